@@ -1,0 +1,105 @@
+"""The catalogue file a platform team edits, and the events that bring the log in line with it.
+
+Loading is a diff: each fact of the file that the projection does not already hold becomes one event, so
+loading the same file twice appends nothing, and editing one branch's hours appends one OpeningHoursSet.
+(Removing a service or a holiday from the file is not yet turned into an event: see the README.)
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from shared.contracts import NewEvent
+
+DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yml")
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    stream_id: str
+    event: NewEvent
+
+
+def read(path: str | Path | None = None) -> dict:
+    path = Path(path or DEFAULT_CATALOGUE)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogueError(f"cannot read the catalogue {path}: {exc}") from None
+
+
+def desired(catalogue: dict) -> tuple[dict, dict]:
+    """(directorates by id, branch documents by id) as the file describes them."""
+    try:
+        window = catalogue.get("booking_window", {})
+        patterns = catalogue.get("opening_hours", {})
+        holidays = {str(h["date"]): {"name_en": h["name_en"], "name_ar": h["name_ar"]}
+                    for h in catalogue.get("holidays", [])}
+        directorates, branches = {}, {}
+        for d in catalogue["directorates"]:
+            directorates[d["id"]] = {"id": d["id"], "name_en": d["name_en"], "name_ar": d["name_ar"]}
+            offered = {s["id"]: s for s in d["services"]}
+            for b in d["branches"]:
+                hours = b["opening_hours"]
+                week = patterns[hours] if isinstance(hours, str) else hours
+                branch_window = {**window, **b.get("booking_window", {})}
+                services = {}
+                for service_id, capacity in b["services"].items():
+                    s = offered[service_id]
+                    services[service_id] = {
+                        "id": service_id, "name_en": s["name_en"], "name_ar": s["name_ar"],
+                        "duration_minutes": s["duration_minutes"], "ticket_prefix": s["ticket_prefix"],
+                        "counters": capacity["counters"],
+                        "online_capacity": capacity.get("online", capacity["counters"]),
+                    }
+                branches[b["id"]] = {
+                    "id": b["id"], "directorate": d["id"], "name_en": b["name_en"], "name_ar": b["name_ar"],
+                    "min_notice_minutes": branch_window["min_notice_minutes"],
+                    "max_days_ahead": branch_window["max_days_ahead"],
+                    "week": {day: [list(p) for p in periods] for day, periods in week.items()},
+                    "services": services, "holidays": dict(holidays),
+                }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CatalogueError(f"the catalogue is missing or mistypes {exc}") from None
+    return directorates, branches
+
+
+def changes(catalogue: dict, current_directorates: dict, current_branches: dict) -> list[Change]:
+    """The events that turn the current projection into what the catalogue describes."""
+    want_directorates, want_branches = desired(catalogue)
+    result = []
+    for directorate_id, want in want_directorates.items():
+        if current_directorates.get(directorate_id) != want:
+            result.append(Change(f"directorate-{directorate_id}", NewEvent(
+                "availability.DirectorateRegistered", {"directorate": directorate_id, "name_en": want["name_en"],
+                                                       "name_ar": want["name_ar"]}, directorate_id)))
+    for branch_id, want in want_branches.items():
+        have = current_branches.get(branch_id) or {"services": {}, "week": {}, "holidays": {}}
+        stream, directorate = f"branch-{branch_id}", want["directorate"]
+
+        def event(type_, payload):
+            result.append(Change(stream, NewEvent(f"availability.{type_}", {"branch": branch_id, **payload},
+                                                  directorate)))
+
+        registration = ("directorate", "name_en", "name_ar", "min_notice_minutes", "max_days_ahead")
+        if any(have.get(k) != want[k] for k in registration):
+            event("BranchRegistered", {k: want[k] for k in registration})
+        for service_id, service in want["services"].items():
+            had = have["services"].get(service_id, {})
+            offer = ("name_en", "name_ar", "duration_minutes", "ticket_prefix")
+            if any(had.get(k) != service[k] for k in offer):
+                event("ServiceOffered", {"service": service_id, **{k: service[k] for k in offer}})
+            if (had.get("counters"), had.get("online_capacity")) != (service["counters"], service["online_capacity"]):
+                event("CounterCapacitySet", {"service": service_id, "counters": service["counters"],
+                                             "online_capacity": service["online_capacity"]})
+        if have["week"] != want["week"]:
+            event("OpeningHoursSet", {"week": {day: [{"opens": o, "closes": c} for o, c in periods]
+                                               for day, periods in want["week"].items()}})
+        for day, names in want["holidays"].items():
+            if have["holidays"].get(day) != names:
+                event("HolidayDeclared", {"date": day, **names})
+    return result

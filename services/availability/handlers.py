@@ -1,0 +1,72 @@
+"""What the availability service does, apart from nameko: catalogue sync and the read side."""
+import logging
+from datetime import date, datetime, time, timedelta
+
+from shared import catalogue
+from shared.clock import LOCAL
+from shared.errors import ConcurrencyError, NotFound
+from shared.store import Database
+from services.availability import catalogue_file, projection
+
+log = logging.getLogger(__name__)
+
+
+def sync_catalogue(db: Database, path: str | None) -> int:
+    """Append the events that bring the log in line with the catalogue file; returns how many."""
+    wanted = catalogue_file.read(path)
+    for _attempt in range(5):
+        try:
+            with db.transaction() as uow:
+                have_directorates, have_branches = catalogue.load_catalogue(uow)
+                changes = catalogue_file.changes(wanted, have_directorates, have_branches)
+                for change in changes:
+                    version = uow.store.stream_version(change.stream_id)
+                    for event in uow.append(change.stream_id, version, [change.event]):
+                        catalogue.project(uow, event)
+            if changes:
+                log.info("catalogue: recorded %d changes from %s", len(changes),
+                         path or catalogue_file.DEFAULT_CATALOGUE)
+            return len(changes)
+        except ConcurrencyError:  # another instance synced at the same moment: look again
+            continue
+    raise ConcurrencyError("catalogue sync kept conflicting")
+
+
+def directorates(db: Database) -> list[dict]:
+    with db.transaction() as uow:
+        found, _ = catalogue.load_catalogue(uow)
+    return sorted(found.values(), key=lambda d: d["id"])
+
+
+def branches(db: Database, directorate: str | None) -> list[dict]:
+    with db.transaction() as uow:
+        known, found = catalogue.load_catalogue(uow)
+    if directorate and directorate not in known:
+        raise NotFound(f"There is no directorate {directorate!r}.", code="UNKNOWN_DIRECTORATE",
+                       message_ar="الإدارة المطلوبة غير موجودة.")
+    return [{
+        "id": b["id"], "directorate": b["directorate"], "name_en": b["name_en"], "name_ar": b["name_ar"],
+        "services": [{"id": s["id"], "name_en": s["name_en"], "name_ar": s["name_ar"],
+                      "duration_minutes": s["duration_minutes"]}
+                     for s in sorted(b["services"].values(), key=lambda s: s["id"])],
+    } for b in sorted(found.values(), key=lambda b: b["id"]) if not directorate or b["directorate"] == directorate]
+
+
+def availability(db: Database, branch_id: str, service_id: str, day: date, now: datetime) -> dict:
+    since = datetime.combine(day, time(0), LOCAL)
+    with db.transaction() as uow:
+        branch = catalogue.load_branch(uow, branch_id)
+        catalogue.require_service(branch, branch_id, service_id)
+        booked = projection.booked_counts(uow, branch_id, service_id, since, since + timedelta(days=1))
+    slots = [{
+        "start": slot.start.astimezone(LOCAL).isoformat(),
+        "end": slot.end.astimezone(LOCAL).isoformat(),
+        "capacity": slot.capacity,
+        "remaining": max(0, slot.capacity - booked.get(slot.start, 0)),
+        "bookable": catalogue.window_problem(branch, slot.start, now) is None,
+    } for slot in catalogue.slots(branch, service_id, day)]
+    answer = {"branch": branch_id, "service": service_id, "date": day.isoformat(), "slots": slots}
+    closed = catalogue.closed_reason(branch, day)
+    if closed:
+        answer["closed"] = closed
+    return answer

@@ -1,0 +1,60 @@
+"""The availability service's projections: the catalogue (from its own log) and booked places per slot
+(from the booking service's events). Both are rebuildable from the logs."""
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from shared import catalogue
+from shared.clock import UTC, parse_instant
+from shared.contracts import Event
+from shared.storage import service_metadata
+from shared.store import UnitOfWork
+
+metadata = service_metadata()
+
+catalogue.catalogue_tables(metadata)
+
+
+def slot_table(name: str, meta: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        name, meta,
+        sa.Column("branch", sa.String(64), primary_key=True),
+        sa.Column("service", sa.String(64), primary_key=True),
+        sa.Column("start", sa.DateTime, primary_key=True),  # naive UTC
+        sa.Column("booked", sa.Integer, nullable=False),
+    )
+
+
+slot_bookings = slot_table("slot_bookings", metadata)
+
+BOOKINGS_CONSUMER = "availability.bookings"
+
+
+# -- booked places ---------------------------------------------------------------------------------------
+
+def _add(uow: UnitOfWork, table: sa.Table, branch: str, service: str, start_iso: str, delta: int) -> None:
+    start = parse_instant(start_iso).astimezone(UTC).replace(tzinfo=None)
+    where = sa.and_(table.c.branch == branch, table.c.service == service, table.c.start == start)
+    if uow.execute(table.update().where(where).values(booked=table.c.booked + delta)).rowcount == 0:
+        uow.execute(table.insert().values(branch=branch, service=service, start=start, booked=delta))
+
+
+def apply_booking_event(uow: UnitOfWork, event: Event, table: sa.Table = slot_bookings) -> None:
+    """Count places per slot. Each event moves one place, so the counts do not depend on delivery order."""
+    p = event.payload
+    if event.type == "booking.SlotBooked":
+        _add(uow, table, p["branch"], p["service"], p["start"], +1)
+    elif event.type == "booking.BookingCancelled":
+        _add(uow, table, p["branch"], p["service"], p["start"], -1)
+    elif event.type == "booking.BookingRescheduled":
+        _add(uow, table, p["branch"], p["service"], p["previous_start"], -1)
+        _add(uow, table, p["branch"], p["service"], p["start"], +1)
+
+
+def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, until: datetime,
+                  table: sa.Table = slot_bookings) -> dict:
+    """Booked places by slot start (aware UTC) for one branch and service, starts in [since, until)."""
+    naive = [t.astimezone(UTC).replace(tzinfo=None) for t in (since, until)]
+    rows = uow.execute(sa.select(table.c.start, table.c.booked).where(
+        table.c.branch == branch, table.c.service == service, table.c.start >= naive[0], table.c.start < naive[1]))
+    return {r.start.replace(tzinfo=UTC): r.booked for r in rows}

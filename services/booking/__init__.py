@@ -1,0 +1,1 @@
+"""The booking service: book, cancel, reschedule; it alone decides whether a slot has room."""

@@ -1,0 +1,179 @@
+"""Book, cancel and reschedule: load, decide with rules.py, append at the expected version, in one transaction.
+
+The decision "is there room" is guarded by the slot's stream: every booking into a slot appends to that
+stream at the version read before counting the slot's bookings, so two bookings racing for the last place
+cannot both commit. A command that loses such a race is decided again from fresh state.
+"""
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from shared import catalogue, metrics
+from shared.clock import LOCAL, UTC
+from shared.contracts import NewEvent
+from shared.errors import ConcurrencyError, Conflict, NotFound
+from shared.store import Database, UnitOfWork
+from services.booking import rules
+from services.booking.projection import bookings, people
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 20
+
+
+def _naive(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(naive: datetime) -> datetime:
+    return naive.replace(tzinfo=UTC)
+
+
+def retrying(command: str, decide):
+    """Run `decide()` (one transaction) again after each concurrency conflict, a bounded number of times."""
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            return decide()
+        except ConcurrencyError:
+            metrics.COMMAND_RETRIES.labels("booking", command).inc()
+    raise Conflict("Too many people are booking this slot at once; please try again.", code="BUSY",
+                   message_ar="عدد كبير من الأشخاص يحجزون هذا الموعد الآن، يرجى المحاولة مرة أخرى.")
+
+
+def as_answer(row, branch: dict | None) -> dict:
+    service = (branch or {}).get("services", {}).get(row.service, {})
+    return {
+        "reference": row.reference, "status": row.status, "branch": row.branch, "service": row.service,
+        "branch_name_en": (branch or {}).get("name_en"), "branch_name_ar": (branch or {}).get("name_ar"),
+        "service_name_en": service.get("name_en"), "service_name_ar": service.get("name_ar"),
+        "start": _aware(row.start).astimezone(LOCAL).isoformat(), "end": _aware(row.end).astimezone(LOCAL).isoformat(),
+        "name": row.name, "language": row.language,
+    }
+
+
+def _taken(uow: UnitOfWork, branch: str, service: str, start: datetime) -> int:
+    return uow.execute(sa.select(sa.func.count()).select_from(bookings).where(
+        bookings.c.branch == branch, bookings.c.service == service, bookings.c.start == _naive(start),
+        bookings.c.status == "active")).scalar_one()
+
+
+def _guard_room(uow: UnitOfWork, branch_id: str, service_id: str, slot: catalogue.Slot) -> tuple[str, int]:
+    """(slot stream, expected version) when the slot has room. The version is read before the count it
+    guards: a booking committed in between moves the version, and the append below then fails."""
+    stream = catalogue.slot_stream(branch_id, service_id, slot.start)
+    version = uow.store.stream_version(stream)
+    rules.check_room(slot, _taken(uow, branch_id, service_id, slot.start))
+    return stream, version
+
+
+def _bump(uow: UnitOfWork, table: sa.Table, key, key_value: str, version: int) -> None:
+    """Compare-and-set a row's version: ConcurrencyError when someone else changed it meanwhile."""
+    done = uow.execute(table.update().where(key == key_value, table.c.version == version)
+                       .values(version=version + 1)).rowcount
+    if done != 1:
+        raise ConcurrencyError(f"{table.name} {key_value} changed meanwhile")
+
+
+def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
+    cpr, branch_id, service_id = request["cpr"], request["branch"], request["service"]
+
+    def decide():
+        with db.transaction() as uow:
+            branch = catalogue.load_branch(uow, branch_id)
+            slot = rules.bookable_slot(branch, branch_id, service_id, request["start"], now)
+            person_version = uow.execute(sa.select(people.c.version).where(people.c.cpr == cpr)).scalar()
+            active = [rules.ActiveBooking(r.reference, r.service, _aware(r.start)) for r in uow.execute(
+                sa.select(bookings).where(bookings.c.cpr == cpr, bookings.c.status == "active",
+                                          bookings.c.start > _naive(now)))]
+            rules.check_person(active, service_id, max_active)
+            stream, version = _guard_room(uow, branch_id, service_id, slot)
+            if person_version is None:
+                try:
+                    with uow.conn.begin_nested():
+                        uow.execute(people.insert().values(cpr=cpr, version=1))
+                except sa.exc.IntegrityError:
+                    raise ConcurrencyError(f"person {cpr[:4]}***** booked meanwhile") from None
+            else:
+                _bump(uow, people, people.c.cpr, cpr, person_version)
+            reference = rules.new_reference()
+            person = {k: request.get(k) for k in ("cpr", "name", "mobile", "email", "language")}
+            uow.append(stream, version, [NewEvent("booking.SlotBooked", {
+                "reference": reference, "branch": branch_id, "service": service_id,
+                "start": slot.start.isoformat(), "end": slot.end.isoformat(), "person": person,
+            }, branch["directorate"])])
+            uow.execute(bookings.insert().values(
+                reference=reference, version=1, branch=branch_id, service=service_id, start=_naive(slot.start),
+                end=_naive(slot.end), status="active", created_at=_naive(now), updated_at=_naive(now), **person))
+            row = uow.execute(sa.select(bookings).where(bookings.c.reference == reference)).one()
+            return as_answer(row, branch)
+
+    return retrying("book", decide)
+
+
+def _load_own(uow: UnitOfWork, reference: str, cpr: str):
+    """The booking, only for the person it belongs to: a wrong CPR looks exactly like an unknown reference."""
+    row = uow.execute(sa.select(bookings).where(bookings.c.reference == rules.normalise_reference(reference))).first()
+    if row is None or row.cpr != cpr:
+        raise NotFound("No booking has this reference and CPR.", code="BOOKING_NOT_FOUND",
+                       message_ar="لا يوجد حجز بهذا الرقم المرجعي ورقم الهوية.")
+    return row
+
+
+def get(db: Database, reference: str, cpr: str) -> dict:
+    with db.transaction() as uow:
+        row = _load_own(uow, reference, cpr)
+        return as_answer(row, catalogue.load_branch(uow, row.branch))
+
+
+def cancel(db: Database, reference: str, cpr: str, now: datetime) -> dict:
+    def decide():
+        with db.transaction() as uow:
+            row = _load_own(uow, reference, cpr)
+            branch = catalogue.load_branch(uow, row.branch)
+            if row.status == "cancelled":
+                return as_answer(row, branch)  # cancelling twice is not an error
+            if _aware(row.start) <= now:
+                raise Conflict("This appointment has already started and can no longer be cancelled.",
+                               code="BOOKING_STARTED", message_ar="بدأ هذا الموعد ولا يمكن إلغاؤه الآن.")
+            stream = catalogue.slot_stream(row.branch, row.service, _aware(row.start))
+            _bump(uow, bookings, bookings.c.reference, row.reference, row.version)
+            uow.append(stream, uow.store.stream_version(stream), [NewEvent("booking.BookingCancelled", {
+                "reference": row.reference, "branch": row.branch, "service": row.service,
+                "start": _aware(row.start).isoformat(), "cancelled_by": "person",
+            }, (branch or {}).get("directorate"))])
+            uow.execute(bookings.update().where(bookings.c.reference == row.reference)
+                        .values(status="cancelled", updated_at=_naive(now)))
+            return as_answer(uow.execute(sa.select(bookings).where(bookings.c.reference == row.reference)).one(),
+                             branch)
+
+    return retrying("cancel", decide)
+
+
+def reschedule(db: Database, reference: str, cpr: str, start: datetime, now: datetime) -> dict:
+    def decide():
+        with db.transaction() as uow:
+            row = _load_own(uow, reference, cpr)
+            branch = catalogue.load_branch(uow, row.branch)
+            if row.status != "active":
+                raise Conflict("A cancelled booking cannot be rescheduled; make a new booking.",
+                               code="BOOKING_CANCELLED", message_ar="لا يمكن تغيير موعد حجز ملغى، يرجى إنشاء حجز جديد.")
+            if _aware(row.start) <= now:
+                raise Conflict("This appointment has already started and can no longer be moved.",
+                               code="BOOKING_STARTED", message_ar="بدأ هذا الموعد ولا يمكن تغييره الآن.")
+            if start.astimezone(UTC) == _aware(row.start):
+                return as_answer(row, branch)  # already there: nothing to do
+            slot = rules.bookable_slot(branch, row.branch, row.service, start, now)
+            stream, version = _guard_room(uow, row.branch, row.service, slot)
+            _bump(uow, bookings, bookings.c.reference, row.reference, row.version)
+            uow.append(stream, version, [NewEvent("booking.BookingRescheduled", {
+                "reference": row.reference, "branch": row.branch, "service": row.service,
+                "previous_start": _aware(row.start).isoformat(), "start": slot.start.isoformat(),
+                "end": slot.end.isoformat(),
+            }, branch["directorate"])])
+            uow.execute(bookings.update().where(bookings.c.reference == row.reference)
+                        .values(start=_naive(slot.start), end=_naive(slot.end), updated_at=_naive(now)))
+            return as_answer(uow.execute(sa.select(bookings).where(bookings.c.reference == row.reference)).one(),
+                             branch)
+
+    return retrying("reschedule", decide)

@@ -1,0 +1,70 @@
+"""The booking rules, as pure functions over plain data: no database, no clock of their own."""
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared import catalogue
+from shared.errors import Conflict
+
+# No 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V: a reference is read out over the phone and typed from paper.
+REFERENCE_ALPHABET = "34679ACDEFGHJKMNPQRTWXY"
+REFERENCE_LENGTH = 8
+MAX_ACTIVE_BOOKINGS = 3
+
+WINDOW_MESSAGES = {
+    "SLOT_IN_PAST": ("This time has already passed.", "هذا الموعد قد مضى."),
+    "TOO_SOON": ("This time is too close to book; choose a later one.", "هذا الموعد قريب جدًا، يرجى اختيار موعد لاحق."),
+    "OUTSIDE_BOOKING_WINDOW": ("Bookings for this date are not open yet.", "لم يُفتح الحجز لهذا التاريخ بعد."),
+}
+
+
+def new_reference() -> str:
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalise_reference(text: str) -> str:
+    """Accept what people type: any case, with or without the dash or spaces."""
+    code = "".join(ch for ch in text.upper() if ch.isalnum())
+    return f"{code[:4]}-{code[4:]}" if len(code) == REFERENCE_LENGTH else text.upper()
+
+
+@dataclass(frozen=True)
+class ActiveBooking:
+    reference: str
+    service: str
+    start: datetime
+
+
+def bookable_slot(branch: dict | None, branch_id: str, service_id: str, start: datetime,
+                  now: datetime) -> catalogue.Slot:
+    """The slot a person asks for, or the error that says why it cannot be booked."""
+    catalogue.require_service(branch, branch_id, service_id)
+    problem = catalogue.window_problem(branch, start, now)
+    if problem:
+        english, arabic = WINDOW_MESSAGES[problem]
+        raise Conflict(english, code=problem, message_ar=arabic)
+    slot = catalogue.slot_at(branch, service_id, start)
+    if slot is None:
+        raise Conflict("The branch has no slot for this service at this time (closed, a holiday, "
+                       "or not the start of a slot).", code="SLOT_UNAVAILABLE",
+                       message_ar="لا يوجد موعد متاح لهذه الخدمة في هذا الوقت.")
+    return slot
+
+
+def check_room(slot: catalogue.Slot, taken: int) -> None:
+    if taken >= slot.capacity:
+        raise Conflict("This slot is fully booked; choose another time.", code="SLOT_FULL",
+                       message_ar="هذا الموعد محجوز بالكامل، يرجى اختيار وقت آخر.")
+
+
+def check_person(active: list[ActiveBooking], service_id: str, limit: int = MAX_ACTIVE_BOOKINGS) -> None:
+    """One active booking per person per service, and at most `limit` active bookings in all."""
+    same = [b for b in active if b.service == service_id]
+    if same:
+        raise Conflict(f"You already have an active booking for this service ({same[0].reference}); "
+                       "reschedule or cancel it instead.", code="ALREADY_BOOKED",
+                       message_ar=f"لديك حجز قائم لهذه الخدمة ({same[0].reference})، يمكنك تغيير موعده أو إلغاؤه.")
+    if len(active) >= limit:
+        raise Conflict(f"You already have {len(active)} active bookings, the most allowed.", code="BOOKING_LIMIT",
+                       message_ar=f"لديك {len(active)} حجوزات قائمة، وهو الحد الأقصى المسموح.")

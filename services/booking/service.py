@@ -1,0 +1,58 @@
+"""The booking service: thin nameko glue over commands.py (decisions) and rules.py (the rules)."""
+from marshmallow import Schema, fields, validate
+from nameko.dependency_providers import Config
+
+from shared import catalogue
+from shared.clock import clock
+from shared.contracts.fields import validate_cpr
+from shared.messaging import subscribe
+from shared.projection import apply_once
+from shared.storage import Storage
+from shared.web import api, parse_json, parse_query
+from services.booking import commands, projection
+
+
+class Cpr(Schema):
+    cpr = fields.String(required=True, validate=validate_cpr)
+
+
+class BookingRequest(Cpr):
+    branch = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    service = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    start = fields.AwareDateTime(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    mobile = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\+?\d{8,15}$"))
+    email = fields.Email(load_default=None, allow_none=True)
+    language = fields.String(required=True, validate=validate.OneOf(["ar", "en"]))
+
+
+class RescheduleRequest(Cpr):
+    start = fields.AwareDateTime(required=True)
+
+
+class BookingService:
+    name = "booking"
+    db = Storage(projection.metadata)
+    config = Config()
+
+    @subscribe(projection.CATALOGUE_CONSUMER)
+    def on_catalogue_event(self, event):
+        apply_once(self.db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
+
+    @api("POST", "/api/v1/bookings")
+    def book(self, request):
+        booking = parse_json(request, BookingRequest())
+        return 201, commands.book(self.db, booking, clock.now(), self.config["MAWAEED_MAX_ACTIVE_BOOKINGS"])
+
+    @api("GET", "/api/v1/bookings/<reference>")
+    def get(self, request, reference):
+        return commands.get(self.db, reference, parse_query(request, Cpr())["cpr"])
+
+    @api("POST", "/api/v1/bookings/<reference>/cancel")
+    def cancel(self, request, reference):
+        return commands.cancel(self.db, reference, parse_json(request, Cpr())["cpr"], clock.now())
+
+    @api("POST", "/api/v1/bookings/<reference>/reschedule")
+    def reschedule(self, request, reference):
+        body = parse_json(request, RescheduleRequest())
+        return commands.reschedule(self.db, reference, body["cpr"], body["start"], clock.now())

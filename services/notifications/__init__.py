@@ -1,0 +1,1 @@
+"""The notifications service: filled in by a later issue (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The event library every Mawaeed service uses: contracts, store, outbox, projections, nameko glue."""

@@ -1,0 +1,48 @@
+"""The suite's clock.
+
+`MAWAEED_NOW` starts the clock at that instant, after which it runs on at real speed: demos, tests and
+what-if replays need a fixed starting point. Production never sets it. Every "now" in the suite comes from here.
+"""
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+LOCAL = ZoneInfo("Asia/Bahrain")  # UTC+3, no daylight saving
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant with an offset; a naive value is refused rather than guessed."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return value.astimezone(UTC)
+
+
+class Clock:
+    def __init__(self, start: datetime | None = None):
+        self._offset = 0.0
+        if start is not None:
+            self.travel_to(start)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(time.time() + self._offset, UTC)
+
+    def travel_to(self, instant: datetime) -> None:
+        self._offset = instant.timestamp() - time.time()
+
+    def advance(self, delta: timedelta) -> None:
+        self._offset += delta.total_seconds()
+
+
+def _from_env() -> Clock:
+    start = os.environ.get("MAWAEED_NOW")
+    return Clock(parse_instant(start) if start else None)
+
+
+clock = _from_env()
+
+
+def local(instant: datetime) -> datetime:
+    return instant.astimezone(LOCAL)

@@ -1,0 +1,39 @@
+"""Configuration from the environment, in one place.
+
+Embedded default: kombu's in-memory transport and one SQLite file per service under MAWAEED_DATA_DIR.
+Distributed: AMQP_URI (RabbitMQ) and DATABASE_URL (PostgreSQL; each service gets its own schema in it).
+"""
+import os
+from pathlib import Path
+
+EMBEDDED_AMQP_URI = "memory://"
+
+
+def nameko_config(env=os.environ) -> dict:
+    amqp_uri = env.get("AMQP_URI", EMBEDDED_AMQP_URI)
+    transport_options = {"max_retries": 3, "interval_start": 2, "interval_step": 1, "interval_max": 5}
+    if amqp_uri.startswith("memory"):
+        transport_options["polling_interval"] = 0.01  # the in-memory transport polls; 1 s by default
+    return {
+        "AMQP_URI": amqp_uri,
+        "TRANSPORT_OPTIONS": transport_options,
+        "WEB_SERVER_ADDRESS": env.get("WEB_SERVER_ADDRESS", f"0.0.0.0:{env.get('MAWAEED_PORT', '8000')}"),
+        "DATABASE_URL": env.get("DATABASE_URL", ""),
+        "DATABASE_SCHEMA_PREFIX": env.get("DATABASE_SCHEMA_PREFIX", "mawaeed_"),
+        "DATABASE_POOL_SIZE": int(env.get("DATABASE_POOL_SIZE", "10")),
+        "MAWAEED_DATA_DIR": env.get("MAWAEED_DATA_DIR", "./var"),
+        "MAWAEED_CATALOGUE": env.get("MAWAEED_CATALOGUE", ""),
+        "MAWAEED_MAX_ACTIVE_BOOKINGS": int(env.get("MAWAEED_MAX_ACTIVE_BOOKINGS", "3")),
+        "max_workers": int(env.get("MAWAEED_MAX_WORKERS", "20")),
+        "serializer": "json",
+    }
+
+
+def database_for(config: dict, service: str) -> tuple[str, str | None]:
+    """(SQLAlchemy URL, PostgreSQL schema or None) of one service's own database."""
+    url = config.get("DATABASE_URL") or ""
+    if url:
+        return url, f"{config.get('DATABASE_SCHEMA_PREFIX', 'mawaeed_')}{service}"
+    data_dir = Path(config.get("MAWAEED_DATA_DIR") or "./var")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir.resolve() / service}.sqlite3", None

@@ -1,0 +1,66 @@
+"""Contracts of the availability service: the catalogue of directorates, branches and their schedules."""
+from marshmallow import Schema, fields, validate
+
+from shared.contracts import contract
+from shared.contracts.fields import Id, Name
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@contract("availability.DirectorateRegistered", 1, "A directorate joined the deployment, or its names changed.")
+class DirectorateRegisteredV1(Schema):
+    directorate = Id()
+    name_en = Name()
+    name_ar = Name()
+
+
+@contract("availability.BranchRegistered", 1,
+          "A branch (service centre) opened for bookings, or its names or booking window changed.")
+class BranchRegisteredV1(Schema):
+    branch = Id()
+    directorate = Id()
+    name_en = Name()
+    name_ar = Name()
+    min_notice_minutes = fields.Integer(required=True, validate=validate.Range(min=0))
+    max_days_ahead = fields.Integer(required=True, validate=validate.Range(min=1, max=366))
+
+
+@contract("availability.ServiceOffered", 1, "A branch offers a service, with how long one visit takes.")
+class ServiceOfferedV1(Schema):
+    branch = Id()
+    service = Id()
+    name_en = Name()
+    name_ar = Name()
+    duration_minutes = fields.Integer(required=True, validate=validate.Range(min=5, max=240))
+    ticket_prefix = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]$"))
+
+
+class Period(Schema):
+    opens = fields.String(required=True, validate=HHMM)
+    closes = fields.String(required=True, validate=HHMM)
+
+
+@contract("availability.OpeningHoursSet", 1,
+          "A branch's weekly opening hours, local time; a weekday without periods is closed.")
+class OpeningHoursSetV1(Schema):
+    branch = Id()
+    week = fields.Dict(keys=fields.String(validate=validate.OneOf(WEEKDAYS)),
+                       values=fields.List(fields.Nested(Period)), required=True)
+
+
+@contract("availability.HolidayDeclared", 1, "A branch is closed on a date (a public holiday).")
+class HolidayDeclaredV1(Schema):
+    branch = Id()
+    date = fields.Date(required=True)
+    name_en = Name()
+    name_ar = Name()
+
+
+@contract("availability.CounterCapacitySet", 1,
+          "How many counters serve a service at a branch, and how many of them take online bookings.")
+class CounterCapacitySetV1(Schema):
+    branch = Id()
+    service = Id()
+    counters = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
+    online_capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=200))

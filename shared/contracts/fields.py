@@ -1,0 +1,23 @@
+"""Field types shared by the contracts."""
+import re
+
+from marshmallow import ValidationError, fields, validate
+
+CPR_PATTERN = re.compile(r"^\d{2}(0[1-9]|1[0-2])\d{5}$")
+
+
+def validate_cpr(value: str) -> None:
+    """A CPR is 9 digits, the first four YYMM of birth. No public check digit is known: format only."""
+    if not isinstance(value, str) or not CPR_PATTERN.match(value):
+        raise ValidationError("A CPR number is 9 digits starting with the year and month of birth (YYMM).")
+
+
+def Id(**kw):
+    return fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"), **kw)
+
+
+def Name(**kw):
+    return fields.String(required=True, validate=validate.Length(min=1, max=200), **kw)
+
+
+Instant = fields.AwareDateTime  # always with an offset; stored and sent in UTC

@@ -1,0 +1,117 @@
+"""The outbox relay: publishes committed events to the broker and forgets them only after the confirm.
+
+A crash anywhere loses nothing: an event leaves the outbox only after the broker confirmed it, so at worst
+an event is published twice, and consumers are idempotent.
+"""
+import logging
+
+import eventlet
+import sqlalchemy as sa
+from eventlet.event import Event as Doorbell
+from kombu import Connection, Producer
+
+from shared import metrics, topology
+from shared.store import Database, _row_to_event
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    def __init__(self, db: Database, service: str, amqp_uri: str, transport_options: dict | None = None,
+                 batch_size: int = 500, idle_poll_seconds: float = 1.0):
+        self.db = db
+        self.service = service
+        self.amqp_uri = amqp_uri
+        self.transport_options = dict(transport_options or {}, confirm_publish=True)
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self.exchange = topology.exchange(service)
+        self._connection = None
+        self._producer = None
+        self._doorbell = Doorbell()
+        self._running = False
+        self._unroutable = set()
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def ring(self) -> None:
+        """Called after a commit that appended events: publish now rather than at the next poll."""
+        if not self._doorbell.ready():
+            self._doorbell.send()
+
+    def run(self) -> None:
+        self._running = True
+        failures = 0
+        while self._running:
+            try:
+                published = self.publish_pending()
+                failures = 0
+            except Exception:  # broker or database down: keep the events, back off, try again
+                failures += 1
+                metrics.RELAY_ERRORS.labels(self.service).inc()
+                log.exception("relay of %s failed (attempt %d); events stay in the outbox", self.service, failures)
+                self._disconnect()
+                eventlet.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            if published < self.batch_size:
+                self._doorbell.wait(timeout=self.idle_poll_seconds)
+                self._doorbell = Doorbell()
+
+    def stop(self) -> None:
+        self._running = False
+        self.ring()
+        self._disconnect()
+
+    # -- one batch ---------------------------------------------------------------------------------
+    def publish_pending(self) -> int:
+        """Publish up to one batch from the outbox; returns how many were confirmed."""
+        events_t, outbox_t = self.db.tables["events"], self.db.tables["outbox"]
+        with self.db.engine.connect() as conn:
+            pending = conn.execute(sa.select(sa.func.count()).select_from(outbox_t)).scalar_one()
+            metrics.OUTBOX_PENDING.labels(self.service).set(pending)
+            if not pending:
+                return 0
+            rows = conn.execute(sa.select(events_t).join(outbox_t, outbox_t.c.position == events_t.c.position)
+                                .order_by(events_t.c.position).limit(self.batch_size)).all()
+            conn.rollback()
+        producer = self._ensure_producer()
+        confirmed = []
+        for row in rows:
+            event = _row_to_event(row)
+            self._unroutable.discard(event.event_id)
+            # With confirm_publish, publish() returns once the broker has confirmed (or raises).
+            producer.publish(
+                event.to_dict(), exchange=self.exchange, routing_key=event.wire_name, mandatory=True,
+                serializer="json", delivery_mode=2, message_id=event.event_id,
+                headers={"event_id": event.event_id, "position": event.position, "type": event.wire_name},
+            )
+            if event.event_id in self._unroutable:
+                metrics.EVENTS_UNROUTABLE.labels(self.service, event.type).inc()
+                log.warning("%s %s had no queue bound; it stays in the log for catch-up",
+                            event.wire_name, event.event_id)
+            confirmed.append(event.position)
+        with self.db.engine.begin() as conn:
+            conn.execute(outbox_t.delete().where(outbox_t.c.position.in_(confirmed)))
+        metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
+        return len(confirmed)
+
+    def _on_return(self, exception, exchange, routing_key, message):
+        self._unroutable.add(message.properties.get("message_id") or message.headers.get("event_id"))
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            self._connection = Connection(self.amqp_uri, transport_options=self.transport_options)
+            channel = self._connection.channel()
+            self._producer = Producer(channel, exchange=self.exchange, on_return=self._on_return)
+            self.exchange(channel).declare()
+            for subscription in topology.subscriptions_to(self.service):
+                subscription.queue()(channel).declare()
+                subscription.dead_letter_queue()(channel).declare()
+        return self._producer
+
+    def _disconnect(self) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # already broken; nothing to clean up
+                pass

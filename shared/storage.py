@@ -1,0 +1,64 @@
+"""The nameko DependencyProvider for a service's database, and the home of its outbox relay."""
+import logging
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+
+from shared.config import database_for
+from shared.relay import Relay
+from shared.store import Database, event_tables, make_engine
+
+log = logging.getLogger(__name__)
+_psycopg_patched = False
+
+
+def service_metadata() -> sa.MetaData:
+    """A service's metadata, starting with the event store's own tables."""
+    metadata = sa.MetaData()
+    event_tables(metadata)
+    return metadata
+
+
+def open_database(config: dict, service: str, metadata: sa.MetaData) -> Database:
+    global _psycopg_patched
+    url, schema = database_for(config, service)
+    if url.startswith("postgresql") and not _psycopg_patched:
+        # psycopg2 blocks the whole eventlet hub unless its waits go through eventlet.
+        from psycogreen.eventlet import patch_psycopg
+        patch_psycopg()
+        _psycopg_patched = True
+    db = Database(make_engine(url, schema, config.get("DATABASE_POOL_SIZE", 10)), metadata, schema)
+    db.create_tables()
+    return db
+
+
+class Storage(DependencyProvider):
+    """Gives workers the service's Database; runs the relay that empties its outbox."""
+
+    def __init__(self, metadata: sa.MetaData):
+        self.metadata = metadata
+        self.db = None
+        self.relay = None
+
+    def setup(self):
+        config = self.container.config
+        self.db = open_database(config, self.container.service_name, self.metadata)
+        self.relay = Relay(self.db, self.container.service_name, config["AMQP_URI"],
+                           config.get("TRANSPORT_OPTIONS"))
+        self.db.on_commit(self.relay.ring)
+
+    def start(self):
+        self.container.spawn_managed_thread(self.relay.run)
+
+    def stop(self):
+        self.relay.stop()
+        self.db.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.db
+
+    def health_check(self) -> None:
+        self.db.ping()

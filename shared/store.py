@@ -1,0 +1,229 @@
+"""The event store, its outbox and the processed-event records, on SQLite or PostgreSQL (SQLAlchemy Core).
+
+Every service has its own database (a SQLite file, or a PostgreSQL schema) holding:
+- `events`: the log. UNIQUE (stream_id, stream_version) makes a stale append fail; `position` is the global,
+  gap-free, commit-ordered sequence that readers page through.
+- `outbox`: positions not yet confirmed by the broker; written in the same transaction as the events.
+- `processed_events`: (consumer, event_id) of every event a projection applied, written in the projection's
+  transaction, so a redelivered event changes nothing.
+"""
+import json
+from contextlib import contextmanager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from shared.clock import UTC, clock
+from shared.contracts import Event, NewEvent, latest_version, validated_payload
+from shared.errors import ConcurrencyError
+
+# Any fixed key: every append in a database takes this transaction-scoped lock, so positions are assigned
+# and committed one transaction at a time (a bigserial alone can commit out of order).
+APPEND_LOCK_KEY = 7_263_011
+
+
+def event_tables(metadata: sa.MetaData) -> None:
+    """Add the store's tables to a service's metadata."""
+    sa.Table(
+        "events", metadata,
+        sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("stream_id", sa.String(200), nullable=False),
+        sa.Column("stream_version", sa.Integer, nullable=False),
+        sa.Column("type", sa.String(120), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("occurred_at", sa.DateTime, nullable=False),  # naive UTC
+        sa.Column("correlation_id", sa.String(36), nullable=False),
+        sa.Column("causation_id", sa.String(36)),
+        sa.Column("directorate", sa.String(64)),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+    )
+    sa.Index("ix_events_type_position", metadata.tables["events"].c.type, metadata.tables["events"].c.position)
+    sa.Table("outbox", metadata, sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False))
+    sa.Table(
+        "processed_events", metadata,
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("processed_at", sa.DateTime, nullable=False),
+    )
+
+
+def make_engine(url: str, schema: str | None = None, pool_size: int = 10) -> sa.Engine:
+    if url.startswith("sqlite"):
+        # One connection per file: SQLite has one writer anyway, and under eventlet a second connection
+        # waiting on the file lock would block the whole hub instead of yielding.
+        engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60,
+                                  connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa_event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+        return engine
+
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    if schema:
+        @sa_event.listens_for(engine, "connect")
+        def _search_path(dbapi_conn, _record):
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f'SET search_path TO "{schema}"')
+            dbapi_conn.commit()
+    return engine
+
+
+def _naive_utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(tzinfo=None)
+
+
+def _row_to_event(row) -> Event:
+    return Event(
+        event_id=row.event_id, type=row.type, version=row.version, stream_id=row.stream_id,
+        stream_version=row.stream_version, position=row.position,
+        occurred_at=row.occurred_at.replace(tzinfo=UTC), correlation_id=row.correlation_id,
+        causation_id=row.causation_id, directorate=row.directorate, payload=json.loads(row.payload),
+    )
+
+
+class EventStore:
+    """The log of one service, used inside a transaction (a Connection)."""
+
+    def __init__(self, conn: sa.Connection, metadata: sa.MetaData):
+        self.conn = conn
+        self.events = metadata.tables["events"]
+        self.outbox = metadata.tables["outbox"]
+
+    def stream_version(self, stream_id: str) -> int:
+        return self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(self.events.c.stream_version), 0))
+            .where(self.events.c.stream_id == stream_id)).scalar_one()
+
+    def read_stream(self, stream_id: str) -> list[Event]:
+        rows = self.conn.execute(sa.select(self.events).where(self.events.c.stream_id == stream_id)
+                                 .order_by(self.events.c.stream_version))
+        return [_row_to_event(r) for r in rows]
+
+    def read_all(self, after: int = 0, limit: int = 1000, types: list[str] | None = None) -> list[Event]:
+        query = sa.select(self.events).where(self.events.c.position > after)
+        if types:
+            query = query.where(self.events.c.type.in_(types))
+        rows = self.conn.execute(query.order_by(self.events.c.position).limit(limit))
+        return [_row_to_event(r) for r in rows]
+
+    def head(self) -> int:
+        return self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.events.c.position), 0))).scalar_one()
+
+    def append(self, stream_id: str, expected_version: int, new_events: list[NewEvent]) -> list[Event]:
+        """Append to a stream that must be at `expected_version`; raise ConcurrencyError otherwise.
+
+        The events and their outbox rows are written in the caller's transaction: they reach the broker
+        only if this transaction commits.
+        """
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        # Under the lock (SQLite: the write lock of BEGIN IMMEDIATE) this read is current, so a stale
+        # expected version is caught here; the unique constraint stays as the backstop.
+        if self.stream_version(stream_id) != expected_version:
+            raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
+        position = self.head()
+        occurred_at = clock.now()
+        stored, rows = [], []
+        for offset, new in enumerate(new_events, start=1):
+            version = new.version or latest_version(new.type)
+            event = Event(
+                event_id=new.event_id, type=new.type, version=version, stream_id=stream_id,
+                stream_version=expected_version + offset, position=position + offset,
+                occurred_at=occurred_at, correlation_id=new.correlation_id or new.event_id,
+                causation_id=new.causation_id, directorate=new.directorate,
+                payload=validated_payload(new.type, version, new.payload),
+            )
+            stored.append(event)
+            rows.append({
+                "position": event.position, "event_id": event.event_id, "stream_id": stream_id,
+                "stream_version": event.stream_version, "type": event.type, "version": version,
+                "occurred_at": _naive_utc(occurred_at), "correlation_id": event.correlation_id,
+                "causation_id": event.causation_id, "directorate": event.directorate,
+                "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
+            })
+        try:
+            self.conn.execute(self.events.insert(), rows)
+        except sa.exc.IntegrityError as exc:
+            raise ConcurrencyError(str(exc.orig)) from None
+        self.conn.execute(self.outbox.insert(), [{"position": e.position} for e in stored])
+        return stored
+
+
+class Database:
+    """One service's database: its engine, its tables, and transactions that hand out an EventStore."""
+
+    def __init__(self, engine: sa.Engine, metadata: sa.MetaData, schema: str | None = None):
+        self.engine = engine
+        self.metadata = metadata
+        self.schema = schema
+        self.tables = metadata.tables
+        self._after_commit = []
+
+    def create_tables(self) -> None:
+        with self.engine.begin() as conn:
+            if self.schema and conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            self.metadata.create_all(conn)
+
+    def on_commit(self, callback) -> None:
+        """Call `callback()` after every transaction that appended events (the relay's doorbell)."""
+        self._after_commit.append(callback)
+
+    @contextmanager
+    def transaction(self):
+        with self.engine.begin() as conn:
+            uow = UnitOfWork(conn, self.metadata)
+            yield uow
+        if uow.appended:
+            for callback in self._after_commit:
+                callback()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """What a command or projection gets inside one transaction."""
+
+    def __init__(self, conn: sa.Connection, metadata: sa.MetaData):
+        self.conn = conn
+        self.tables = metadata.tables
+        self.store = EventStore(conn, metadata)
+        self.appended: list[Event] = []
+
+    def execute(self, statement, params=None):
+        return self.conn.execute(statement, params) if params is not None else self.conn.execute(statement)
+
+    def append(self, stream_id: str, expected_version: int, new_events: list[NewEvent]) -> list[Event]:
+        stored = self.store.append(stream_id, expected_version, new_events)
+        self.appended.extend(stored)
+        return stored
+
+    def already_processed(self, consumer: str, event: Event) -> bool:
+        """Record that `consumer` applies `event` in this transaction; True if it already had."""
+        table = self.tables["processed_events"]
+        seen = self.conn.execute(sa.select(table.c.position).where(
+            table.c.consumer == consumer, table.c.event_id == event.event_id)).first()
+        if seen:
+            return True
+        # A concurrent duplicate inserting the same key fails on the primary key and rolls back whole.
+        self.conn.execute(table.insert().values(consumer=consumer, event_id=event.event_id,
+                                                position=event.position,
+                                                processed_at=_naive_utc(clock.now())))
+        return False
