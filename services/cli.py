@@ -13,6 +13,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
+from shared import logs  # noqa: E402
 from shared.config import nameko_config  # noqa: E402
 
 SERVICES = {
@@ -58,9 +59,24 @@ def gateway(args) -> int:
     return 0
 
 
+def replay(args) -> int:
+    """Rebuild availability's booked places from booking's log (read through the events feed) and compare."""
+    from shared.feed import read_feed
+    from shared.storage import open_database
+    from services.availability import projection
+    db = open_database(nameko_config(), "availability", projection.metadata)
+    events = list(read_feed(args.api, "booking"))
+    with db.transaction() as uow:
+        differences = projection.rebuild_slot_counts(uow, events)
+    print(f"replayed {len(events)} booking events into a fresh projection: "
+          f"{'identical to the live one' if not differences else f'{len(differences)} slots differ'}")
+    for (branch, service, start), (live, rebuilt) in sorted(differences.items()):
+        print(f"  {branch} {service} {start:%Y-%m-%d %H:%M}Z live={live} rebuilt={rebuilt}")
+    return 1 if differences else 0
+
+
 def main(argv=None) -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     parser = argparse.ArgumentParser(prog="mawaeed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run services (all of them by default) in this process")
@@ -69,6 +85,11 @@ def main(argv=None) -> int:
     p_gw = sub.add_parser("gateway", help="serve the public API at one base URL in front of separate services")
     p_gw.add_argument("--listen", default=os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000"))
     p_gw.set_defaults(func=gateway)
+    p_replay = sub.add_parser("replay", help="rebuild availability's slot counts from the booking log and compare")
+    p_replay.add_argument("projection", choices=["availability"])
+    p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API", "http://localhost:8000"),
+                          help="base URL whose events feed serves the booking log")
+    p_replay.set_defaults(func=replay)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or []) - set(SERVICES)
     if unknown:

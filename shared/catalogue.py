@@ -137,9 +137,10 @@ def load_catalogue(uow) -> tuple[dict, dict]:
     return found, {r.id: json.loads(r.doc) for r in uow.execute(sa.select(branches))}
 
 
-def load_branch(uow, branch_id: str) -> dict | None:
+def load_branch(uow, branch_id: str, for_update: bool = False) -> dict | None:
     branches = uow.tables["branches"]
-    doc = uow.execute(sa.select(branches.c.doc).where(branches.c.id == branch_id)).scalar_one_or_none()
+    query = sa.select(branches.c.doc).where(branches.c.id == branch_id)
+    doc = uow.execute(query.with_for_update() if for_update else query).scalar_one_or_none()
     return json.loads(doc) if doc else None
 
 
@@ -150,7 +151,7 @@ def project(uow, event: Event) -> None:
         _upsert(uow, uow.tables["directorates"],
                 {"id": p["directorate"], "name_en": p["name_en"], "name_ar": p["name_ar"]})
     else:
-        doc = apply(load_branch(uow, p["branch"]), event)
+        doc = apply(load_branch(uow, p["branch"], for_update=True), event)
         _upsert(uow, uow.tables["branches"], {"id": p["branch"], "directorate": doc.get("directorate"),
                                               "doc": json.dumps(doc, ensure_ascii=False, sort_keys=True)})
 

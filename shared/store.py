@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
+from shared import metrics
 from shared.clock import UTC, clock
 from shared.contracts import Event, NewEvent, latest_version, validated_payload
 from shared.errors import ConcurrencyError
@@ -213,6 +214,8 @@ class UnitOfWork:
     def append(self, stream_id: str, expected_version: int, new_events: list[NewEvent]) -> list[Event]:
         stored = self.store.append(stream_id, expected_version, new_events)
         self.appended.extend(stored)
+        for event in stored:
+            metrics.EVENTS_APPENDED.labels(event.source, event.type).inc()
         return stored
 
     def already_processed(self, consumer: str, event: Event) -> bool:

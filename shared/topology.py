@@ -24,8 +24,9 @@ class Subscription:
 
     def queue(self) -> Queue:
         source = exchange(self.source)
+        # One active consumer at a time keeps the log's order even when a service runs several replicas.
         return Queue(self.name, bindings=[binding(source, routing_key=f"{t}.*") for t in self.types],
-                     durable=True, auto_delete=False)
+                     durable=True, auto_delete=False, queue_arguments={"x-single-active-consumer": True})
 
     def dead_letter_queue(self) -> Queue:
         return Queue(f"{self.name}.dead-letter", durable=True, auto_delete=False)

@@ -1,0 +1,33 @@
+# The commands a newcomer types. `make run` needs nothing but Python 3.11; `make test` also needs
+# RabbitMQ and PostgreSQL, which `make services` installs (Debian) or starts when they are stopped.
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTHON  ?= python3
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install run run-distributed services test test-unit test-integration test-e2e clean
+
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: install          ## all services in one process: kombu in-memory, SQLite under ./var, HTTP on :8000
+	$(BIN)/mawaeed run
+
+run-distributed: install services   ## one process per service on RabbitMQ + PostgreSQL, gateway on :8000
+	deploy/run-distributed.sh
+
+services:             ## RabbitMQ (with management) and PostgreSQL answering
+	deploy/ensure-services.sh
+
+test: install services   ## every test: unit, contract, integration and end-to-end
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
