@@ -6,7 +6,7 @@ Distributed: AMQP_URI (RabbitMQ) and DATABASE_URL (PostgreSQL; each service gets
 import os
 from pathlib import Path
 
-EMBEDDED_AMQP_URI = "memory://"
+EMBEDDED_AMQP_URI = "memory://localhost/"
 
 
 def nameko_config(env=os.environ) -> dict:
@@ -14,14 +14,18 @@ def nameko_config(env=os.environ) -> dict:
     transport_options = {"max_retries": 3, "interval_start": 2, "interval_step": 1, "interval_max": 5}
     if amqp_uri.startswith("memory"):
         transport_options["polling_interval"] = 0.01  # the in-memory transport polls; 1 s by default
+    web_address = env.get("WEB_SERVER_ADDRESS", f"0.0.0.0:{env.get('MAWAEED_PORT', '8000')}")
     return {
         "AMQP_URI": amqp_uri,
         "TRANSPORT_OPTIONS": transport_options,
-        "WEB_SERVER_ADDRESS": env.get("WEB_SERVER_ADDRESS", f"0.0.0.0:{env.get('MAWAEED_PORT', '8000')}"),
+        "WEB_SERVER_ADDRESS": web_address,
         "DATABASE_URL": env.get("DATABASE_URL", ""),
         "DATABASE_SCHEMA_PREFIX": env.get("DATABASE_SCHEMA_PREFIX", "mawaeed_"),
         "DATABASE_POOL_SIZE": int(env.get("DATABASE_POOL_SIZE", "10")),
         "MAWAEED_DATA_DIR": env.get("MAWAEED_DATA_DIR", "./var"),
+        # Where subscribers read the events feed to catch up: the public base URL (the gateway when
+        # distributed). Embedded, this very process serves it.
+        "MAWAEED_FEED_URL": env.get("MAWAEED_FEED_URL", f"http://127.0.0.1:{web_address.rsplit(':', 1)[-1]}"),
         "MAWAEED_CATALOGUE": env.get("MAWAEED_CATALOGUE", ""),
         "MAWAEED_MAX_ACTIVE_BOOKINGS": int(env.get("MAWAEED_MAX_ACTIVE_BOOKINGS", "3")),
         "max_workers": int(env.get("MAWAEED_MAX_WORKERS", "20")),

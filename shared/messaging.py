@@ -2,6 +2,11 @@
 
 Events of a subscription are applied one at a time, in the order the broker delivers them (the relay
 publishes in log order), because projections that replace state are only right when applied in order.
+Before the first live event, a subscriber catches up from the source's events feed, starting after the last
+position it processed: the broker is the fast path, the log is the record. That closes the gap the
+in-memory transport of the embedded mode leaves (a crash loses what was published but not yet consumed),
+and a subscriber added later learns the whole history. Duplicates between the two paths are dropped by
+the processed-event records.
 nameko's own event_handler acks a message whose handler failed (requeue_on_error=False) or requeues it
 forever (True). Here a failed event is retried in place with backoff, a bounded number of times, then moved
 to the subscription's dead-letter queue with the error, logged and counted: never acked away silently.
@@ -13,12 +18,12 @@ import eventlet
 from eventlet.event import Event as Done
 from eventlet.queue import LightQueue
 from kombu import Connection, Producer
-from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 
 from shared import metrics
 from shared.contracts import from_dict, upcast
 from shared.errors import ContractError
+from shared.feed import read_feed
 from shared.topology import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
@@ -53,40 +58,67 @@ class EventSubscriber(Consumer):
         self._inbox.put((body, message))  # the consumer thread only queues: applying happens in order below
 
     def _apply_in_order(self):
+        self._catch_up()
         while True:
             body, message = self._inbox.get()
-            self._process(body, message)
+            try:
+                event = upcast(from_dict(body))
+            except ContractError as exc:  # a poison message: no retry can fix it
+                self._dead_letter(message, body, f"contract: {exc}")
+                continue
+            failure = self._apply(event, self.unpack_message_headers(message))
+            if failure is None:
+                self.queue_consumer.ack_message(message)
+            else:
+                self._dead_letter(message, body, failure)
 
-    def _process(self, body, message):
-        try:
-            event = upcast(from_dict(body))
-        except ContractError as exc:  # a poison message: no retry can fix it
-            self._dead_letter(message, body, f"contract: {exc}")
+    def _catch_up(self) -> None:
+        """Apply what the source logged after the last event this subscription processed."""
+        feed_url = self.container.config.get("MAWAEED_FEED_URL")
+        if not feed_url:
             return
+        storage = next(d for d in self.container.dependencies if hasattr(d, "db") and hasattr(d, "relay"))
+        source, types = self.subscription.source, set(self.subscription.types)
+        for attempt in range(1, 31):
+            after = storage.db.last_processed_position(self.subscription_name)
+            try:
+                applied = 0
+                for event in read_feed(feed_url, source, after):
+                    if event.type in types:
+                        failure = self._apply(event, {})
+                        if failure:
+                            self._dead_letter(None, event.to_dict(), failure)
+                        applied += 1
+                if applied:
+                    log.info("%s caught up on %d events of %s from its log", self.subscription_name, applied, source)
+                return
+            except (OSError, ValueError) as exc:  # the source's feed is not up yet (it may be starting too)
+                log.debug("%s: %s feed not answering (%s); attempt %d", self.subscription_name, source, exc, attempt)
+                eventlet.sleep(min(5.0, 0.2 * attempt))
+        log.warning("%s could not catch up from the %s feed at %s; live events only",
+                    self.subscription_name, source, feed_url)
+
+    def _apply(self, event, context_data: dict) -> str | None:
+        """Run the service method on `event`, retrying with backoff; None on success, else why it failed."""
         reason = ""
         for attempt in range(1, self.max_attempts + 1):
             done = Done()
-            try:
-                self.container.spawn_worker(self, (event,), {}, context_data=self.unpack_message_headers(message),
-                                            handle_result=lambda _ctx, result=None, exc_info=None:
-                                            (done.send(exc_info), (result, exc_info))[1])
-            except ContainerBeingKilled:
-                self.queue_consumer.requeue_message(message)
-                return
+            self.container.spawn_worker(self, (event,), {}, context_data=context_data,
+                                        handle_result=lambda _ctx, result=None, exc_info=None:
+                                        (done.send(exc_info), (result, exc_info))[1])
             exc_info = done.wait()
             if exc_info is None:
-                self.queue_consumer.ack_message(message)
-                return
+                return None
             metrics.HANDLER_FAILURES.labels(self.subscription_name).inc()
             reason = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
             if attempt < self.max_attempts:
                 log.warning("%s failed on %s %s (attempt %d of %d): %s; retrying", self.subscription_name,
                             event.wire_name, event.event_id, attempt, self.max_attempts, reason)
                 eventlet.sleep(backoff_seconds(attempt))
-        self._dead_letter(message, body, reason)
+        return reason
 
     def _dead_letter(self, message, body, reason: str) -> None:
-        """Move a message to the dead-letter queue; ack the original only once that publish is confirmed."""
+        """Move an event to the dead-letter queue; ack the original only once that publish is confirmed."""
         config = self.container.config
         dead_letters = self.subscription.dead_letter_queue()
         try:
@@ -96,13 +128,16 @@ class EventSubscriber(Consumer):
                     body, exchange="", routing_key=dead_letters.name, declare=[dead_letters], serializer="json",
                     delivery_mode=2, headers={"x-consumer": self.subscription_name, "x-error": reason[:1000]})
         except Exception:
-            log.exception("could not dead-letter a message of %s; requeueing it", self.subscription_name)
+            log.exception("could not dead-letter an event of %s; leaving it to be delivered again",
+                          self.subscription_name)
             eventlet.sleep(backoff_seconds(self.max_attempts))
-            self.queue_consumer.requeue_message(message)
+            if message is not None:
+                self.queue_consumer.requeue_message(message)
             return
         metrics.DEAD_LETTERS.labels(self.subscription_name).inc()
         log.error("%s gave up on an event and moved it to %s: %s", self.subscription_name, dead_letters.name, reason)
-        self.queue_consumer.ack_message(message)
+        if message is not None:
+            self.queue_consumer.ack_message(message)
 
 
 subscribe = EventSubscriber.decorator

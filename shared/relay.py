@@ -89,10 +89,15 @@ class Relay:
                 log.warning("%s %s had no queue bound; it stays in the log for catch-up",
                             event.wire_name, event.event_id)
             confirmed.append(event.position)
-        with self.db.engine.begin() as conn:
-            conn.execute(outbox_t.delete().where(outbox_t.c.position.in_(confirmed)))
+        self.forget(confirmed)
         metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
         return len(confirmed)
+
+    def forget(self, positions: list[int]) -> None:
+        """Take confirmed events out of the outbox. A crash before this publishes them again later."""
+        outbox_t = self.db.tables["outbox"]
+        with self.db.engine.begin() as conn:
+            conn.execute(outbox_t.delete().where(outbox_t.c.position.in_(positions)))
 
     def _on_return(self, exception, exchange, routing_key, message):
         self._unroutable.add(message.properties.get("message_id") or message.headers.get("event_id"))

@@ -191,6 +191,13 @@ class Database:
             for callback in self._after_commit:
                 callback()
 
+    def last_processed_position(self, consumer: str) -> int:
+        """The highest source position `consumer` has processed (0 when none): where catching up starts."""
+        table = self.tables["processed_events"]
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.position), 0))
+                                .where(table.c.consumer == consumer)).scalar_one()
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
