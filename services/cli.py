@@ -34,7 +34,7 @@ def service_classes(names):
 def run(args) -> int:
     from nameko.runners import ServiceRunner
     names = args.services or list(SERVICES)
-    config = nameko_config()
+    config = nameko_config({**os.environ, **({"WEB_SERVER_ADDRESS": args.listen} if args.listen else {})})
     runner = ServiceRunner(config)
     for cls in service_classes(names):
         runner.add_service(cls)
@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run services (all of them by default) in this process")
     p_run.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of: {', '.join(SERVICES)}")
+    p_run.add_argument("--listen", help="HOST:PORT to serve HTTP on (default: WEB_SERVER_ADDRESS, "
+                                        "else 0.0.0.0:$MAWAEED_PORT, else 0.0.0.0:8000)")
     p_run.set_defaults(func=run)
     p_gw = sub.add_parser("gateway", help="serve the public API at one base URL in front of separate services")
     p_gw.add_argument("--listen", default=os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000"))

@@ -1,0 +1,117 @@
+"""End-to-end fixtures: the suite as a newcomer runs it, in separate processes, driven over HTTP.
+
+embedded:    `mawaeed run` (every service in one process, kombu in-memory, SQLite files)
+distributed: `mawaeed run availability`, `mawaeed run booking` and `mawaeed gateway`, on the real RabbitMQ
+             (a fresh vhost) and PostgreSQL (fresh schemas)
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.conftest import PG_URL
+
+NOW = "2026-12-06T09:00:00+03:00"  # a Sunday morning in Bahrain
+RABBIT_API = os.environ.get("TEST_RABBIT_API", "http://guest:guest@127.0.0.1:15672/api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Suite:
+    def __init__(self, mode: str, workdir: Path):
+        self.mode = mode
+        self.workdir = workdir
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.api = f"{self.base_url}/api/v1"
+        self.env = {**os.environ, "MAWAEED_NOW": NOW, "MAWAEED_DATA_DIR": str(workdir / "var"),
+                    "MAWAEED_PORT": str(port), "LOG_LEVEL": "WARNING"}
+        self.commands = [[sys.executable, "-m", "services.cli", "run"]]
+        if mode == "distributed":
+            self.vhost = f"mawaeed-e2e-{uuid.uuid4().hex[:8]}"
+            requests.put(f"{RABBIT_API}/vhosts/{self.vhost}", timeout=10).raise_for_status()
+            requests.put(f"{RABBIT_API}/permissions/{self.vhost}/guest",
+                         json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
+            self.schema_prefix = f"e2e{uuid.uuid4().hex[:8]}_"
+            ports = {"availability": free_port(), "booking": free_port()}
+            self.env.update({
+                "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}", "DATABASE_URL": PG_URL,
+                "DATABASE_SCHEMA_PREFIX": self.schema_prefix, "MAWAEED_FEED_URL": self.base_url,
+                **{f"{name.upper()}_URL": f"http://127.0.0.1:{p}" for name, p in ports.items()},
+            })
+            self.commands = [
+                [sys.executable, "-m", "services.cli", "run", name, "--listen", f"127.0.0.1:{p}"]
+                for name, p in ports.items()
+            ] + [[sys.executable, "-m", "services.cli", "gateway", "--listen", f"127.0.0.1:{port}"]]
+        self.processes = []
+
+    def start(self) -> None:
+        log = open(self.workdir / "suite.log", "ab")
+        self.processes = [subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                          for cmd in self.commands]
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Healthy, and the booking service knows the schedule (a past start is refused as past, not unknown)."""
+        deadline = time.monotonic() + timeout
+        probe = {"cpr": "900112345", "branch": "npra-isa-town", "service": "passport-renewal", "name": "Probe",
+                 "language": "en", "start": "2026-12-01T07:00:00+03:00"}
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{process.args} exited early; see {self.workdir / 'suite.log'}")
+            try:
+                if requests.get(f"{self.base_url}/health", timeout=2).status_code == 200 and \
+                        requests.post(f"{self.api}/bookings", json=probe, timeout=2).status_code == 409:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the suite did not come up; see {self.workdir / 'suite.log'}")
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(sig)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def run_cli(self, *args) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "services.cli", *args], env=self.env, capture_output=True,
+                              text=True, timeout=120)
+
+    def cleanup(self) -> None:
+        if self.mode == "distributed":
+            requests.delete(f"{RABBIT_API}/vhosts/{self.vhost}", timeout=10)
+            engine = sa.create_engine(PG_URL)
+            with engine.begin() as conn:
+                for schema in ("availability", "booking"):
+                    conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.schema_prefix}{schema}" CASCADE'))
+            engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def suite(request, tmp_path_factory):
+    suite = Suite(request.param, tmp_path_factory.mktemp(request.param))
+    try:
+        suite.start()
+        yield suite
+    finally:
+        suite.stop()
+        suite.cleanup()
