@@ -1,0 +1,339 @@
+"""The seed catalogue file, the events that load it (catalogue_file.changes) and the schedule they give."""
+import copy
+import re
+import uuid
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from shared import catalogue
+from shared.clock import LOCAL, UTC
+from shared.contracts import CONTRACTS, Event, latest_version, validated_payload
+from services.availability import catalogue_file
+
+ARABIC = re.compile(r"[\u0600-\u06FF]")
+SUNDAY, FRIDAY, SATURDAY, HOLIDAY = date(2026, 12, 6), date(2026, 12, 11), date(2026, 12, 12), date(2026, 12, 16)
+MALLS = {"traffic-dana-mall", "traffic-wadi-al-sail-mall", "traffic-galleria-zinj-mall"}
+
+DESIGN_BRANCHES = {
+    "traffic": {("Dana Mall branch", "فرع مجمع الدانة"), ("Wadi Al Sail Mall branch", "فرع مجمع وادي السيل"),
+                ("Main Building", "المبنى الرئيسي"),
+                ("Traffic Operations and Monitoring Directorate", "إدارة العمليات والمراقبة المرورية"),
+                ("Galleria Zinj Mall", "مجمع جاليريا الزنج"), ("Driving School", "مدرسة السياقة"),
+                ("Nabih Saleh Office", "مكتب النبيه صالح")},
+    "npra": {("Isa Town branch", "فرع مدينة عيسى"), ("Security Complex branch", "فرع المجمع الأمني")},
+    "customs": {("Customs Clearance Service Centre, Khalifa bin Salman Port",
+                 "مركز خدمات التخليص الجمركي في ميناء خليفة بن سلمان"), ("Land Port", "المنفذ البري")},
+    "cid": {("Security Complex branch", "فرع المجمع الأمني"), ("Southern branch", "فرع الجنوبية")},
+}
+
+
+@pytest.fixture
+def seed():
+    return catalogue_file.read()
+
+
+def as_stored(changes) -> list[Event]:
+    """The changes as the store would record them: latest version, payload through its contract, positions."""
+    events, versions = [], Counter()
+    for position, change in enumerate(changes, start=1):
+        new = change.event
+        version = new.version or latest_version(new.type)
+        versions[change.stream_id] += 1
+        events.append(Event(
+            event_id=new.event_id, type=new.type, version=version, stream_id=change.stream_id,
+            stream_version=versions[change.stream_id], position=position,
+            occurred_at=datetime(2026, 12, 1, tzinfo=UTC), correlation_id=new.correlation_id or new.event_id,
+            causation_id=None, directorate=new.directorate, payload=validated_payload(new.type, version, new.payload)))
+    return events
+
+
+def project(events, directorates=None, branches=None) -> tuple[dict, dict]:
+    """What shared.catalogue.project keeps, in memory: directorates by id and branch documents by id."""
+    directorates, branches = dict(directorates or {}), dict(branches or {})
+    for event in events:
+        p = event.payload
+        if event.type == "availability.DirectorateRegistered":
+            directorates[p["directorate"]] = {"id": p["directorate"], "name_en": p["name_en"], "name_ar": p["name_ar"]}
+        else:
+            branches[p["branch"]] = catalogue.apply(branches.get(p["branch"]), event)
+    return directorates, branches
+
+
+@pytest.fixture
+def loaded(seed):
+    return project(as_stored(catalogue_file.changes(seed, {}, {})))
+
+
+# -- the seed file ---------------------------------------------------------------------------------------
+
+def test_seed_has_four_directorates_and_thirteen_branches(seed):
+    directorates, branches = catalogue_file.desired(seed)
+    assert sorted(directorates) == ["cid", "customs", "npra", "traffic"]
+    assert len(branches) == 13
+    assert Counter(b["directorate"] for b in branches.values()) == {"traffic": 7, "npra": 2, "customs": 2, "cid": 2}
+
+
+def test_every_name_exists_in_arabic_and_english(seed):
+    directorates, branches = catalogue_file.desired(seed)
+    named = list(directorates.values()) + list(branches.values()) + \
+        [s for b in branches.values() for s in b["services"].values()] + \
+        [h for b in branches.values() for h in b["holidays"].values()]
+    assert len(named) > 4 + 13
+    for thing in named:
+        assert isinstance(thing["name_en"], str) and thing["name_en"].strip(), thing
+        assert isinstance(thing["name_ar"], str) and ARABIC.search(thing["name_ar"]), thing
+        assert not ARABIC.search(thing["name_en"]), thing
+
+
+def test_the_branches_of_the_design_are_all_there(seed):
+    _, branches = catalogue_file.desired(seed)
+    found = {}
+    for b in branches.values():
+        found.setdefault(b["directorate"], set()).add((b["name_en"], b["name_ar"]))
+    assert found == DESIGN_BRANCHES
+
+
+def test_every_branch_offers_services_with_sane_capacity(seed):
+    _, branches = catalogue_file.desired(seed)
+    for b in branches.values():
+        assert b["services"], b["id"]
+        assert b["week"], b["id"]
+        for s in b["services"].values():
+            assert 0 < s["online_capacity"] <= s["counters"], (b["id"], s["id"])
+            assert s["duration_minutes"] > 0
+
+
+# -- changes(): the events that load the file ------------------------------------------------------------
+
+def test_changes_on_an_empty_projection_are_valid_events(seed):
+    changes = catalogue_file.changes(seed, {}, {})
+    kinds = Counter(c.event.type for c in changes)
+    assert kinds["availability.DirectorateRegistered"] == 4
+    assert kinds["availability.BranchRegistered"] == 13
+    assert kinds["availability.OpeningHoursSet"] == 13
+    assert kinds["availability.ServiceOffered"] == kinds["availability.CounterCapacitySet"] == 23
+    assert kinds["availability.HolidayDeclared"] == 13 * len(seed["holidays"])
+    for change in changes:
+        event = change.event
+        assert f"{event.type}.v{latest_version(event.type)}" in CONTRACTS
+        assert validated_payload(event.type, latest_version(event.type), event.payload) is not None
+        assert event.directorate in {"traffic", "npra", "customs", "cid"}
+        if event.type == "availability.DirectorateRegistered":
+            assert change.stream_id == f"directorate-{event.payload['directorate']}"
+        else:
+            assert change.stream_id == f"branch-{event.payload['branch']}"
+    assert len({c.event.event_id for c in changes}) == len(changes)
+
+
+def test_a_branch_is_registered_before_anything_else_on_its_stream(seed):
+    first = {}
+    for change in catalogue_file.changes(seed, {}, {}):
+        first.setdefault(change.stream_id, change.event.type)
+    assert {t for s, t in first.items() if s.startswith("branch-")} == {"availability.BranchRegistered"}
+
+
+def test_applying_the_changes_gives_back_the_file(seed, loaded):
+    assert loaded == catalogue_file.desired(seed)
+
+
+def test_loading_the_same_file_twice_changes_nothing(seed, loaded):
+    assert catalogue_file.changes(seed, *loaded) == []
+
+
+def test_editing_one_branchs_hours_yields_one_opening_hours_set(seed, loaded):
+    edited = copy.deepcopy(seed)
+    branch = edited["directorates"][0]["branches"][6]
+    assert branch["id"] == "traffic-nabih-saleh"
+    branch["opening_hours"] = {day: [["07:30", "13:30"]] for day in ("sun", "mon", "tue", "wed", "thu")}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type) for c in changes] == [
+        ("branch-traffic-nabih-saleh", "availability.OpeningHoursSet")]
+    _, branches = project(as_stored(changes), *loaded)
+    assert branches["traffic-nabih-saleh"]["week"]["sun"] == [["07:30", "13:30"]]
+    assert catalogue_file.changes(edited, *project(as_stored(changes), *loaded)) == []
+
+
+def test_editing_a_shared_pattern_yields_one_event_per_branch_using_it(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["opening_hours"]["mall"]["thu"] = [["09:00", "13:00"], ["16:00", "22:00"]]
+    changes = catalogue_file.changes(edited, *loaded)
+    assert {c.event.type for c in changes} == {"availability.OpeningHoursSet"}
+    assert {c.event.payload["branch"] for c in changes} == MALLS
+
+
+def test_changing_counters_yields_one_counter_capacity_set(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["directorates"][1]["branches"][0]["services"]["passport-renewal"] = {"counters": 5, "online": 4}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert len(changes) == 1
+    change = changes[0]
+    assert (change.stream_id, change.event.type) == ("branch-npra-isa-town", "availability.CounterCapacitySet")
+    assert change.event.payload == {"branch": "npra-isa-town", "service": "passport-renewal",
+                                    "counters": 5, "online_capacity": 4}
+    _, branches = project(as_stored(changes), *loaded)
+    assert catalogue.slots(branches["npra-isa-town"], "passport-renewal", SUNDAY)[0].capacity == 4
+
+
+def test_online_capacity_defaults_to_all_counters(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["directorates"][2]["branches"][1]["services"]["customs-clearance"] = {"counters": 5}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [c.event.payload for c in changes] == [{"branch": "customs-land-port", "service": "customs-clearance",
+                                                   "counters": 5, "online_capacity": 5}]
+
+
+def test_a_new_holiday_yields_one_holiday_declared_per_branch(seed, loaded):
+    # Holidays in the file are public holidays: they close every branch, and HolidayDeclared names one branch.
+    edited = copy.deepcopy(seed)
+    edited["holidays"].append({"date": date(2027, 4, 4), "name_en": "Test holiday", "name_ar": "عطلة تجريبية"})
+    changes = catalogue_file.changes(edited, *loaded)
+    assert {c.event.type for c in changes} == {"availability.HolidayDeclared"}
+    assert Counter(c.event.payload["branch"] for c in changes) == Counter({b: 1 for b in loaded[1]})
+    assert {c.event.payload["date"] for c in changes} == {"2027-04-04"}
+    _, branches = project(as_stored(changes), *loaded)
+    assert catalogue.slots(branches["npra-isa-town"], "passport-renewal", date(2027, 4, 4)) == []
+    assert catalogue.closed_reason(branches["npra-isa-town"], date(2027, 4, 4))["code"] == "HOLIDAY"
+
+
+def test_a_new_service_at_a_branch_yields_its_offer_and_capacity(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["directorates"][0]["branches"][5]["services"]["licence-renewal"] = {"counters": 1, "online": 1}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type) for c in changes] == [
+        ("branch-traffic-driving-school", "availability.ServiceOffered"),
+        ("branch-traffic-driving-school", "availability.CounterCapacitySet")]
+
+
+def test_changing_a_directorate_name_yields_one_directorate_registered(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["directorates"][3]["name_en"] = "Criminal Investigation Directorate"
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type) for c in changes] == [
+        ("directorate-cid", "availability.DirectorateRegistered")]
+
+
+def test_a_branch_booking_window_override_yields_one_branch_registered(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["directorates"][2]["branches"][0]["booking_window"] = {"max_days_ahead": 60}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [c.event.type for c in changes] == ["availability.BranchRegistered"]
+    assert changes[0].event.payload["max_days_ahead"] == 60
+    assert changes[0].event.payload["min_notice_minutes"] == 60   # the default still applies
+
+
+# -- slots and closings ----------------------------------------------------------------------------------
+
+def test_working_day_slots_have_the_online_capacity(loaded):
+    _, branches = loaded
+    for branch in branches.values():
+        for service_id, service in branch["services"].items():
+            day = catalogue.slots(branch, service_id, SUNDAY)
+            assert day, (branch["id"], service_id)
+            assert {s.capacity for s in day} == {service["online_capacity"]}
+            assert all(s.end - s.start == timedelta(minutes=service["duration_minutes"]) for s in day)
+            assert all(a.end <= b.start for a, b in zip(day, day[1:]))
+            assert catalogue.closed_reason(branch, SUNDAY) is None
+
+
+def test_main_building_slot_counts(loaded):
+    _, branches = loaded
+    main = branches["traffic-main-building"]
+    assert len(catalogue.slots(main, "licence-renewal", SUNDAY)) == 28        # 7 h / 15 min
+    assert len(catalogue.slots(main, "vehicle-registration", SUNDAY)) == 21   # 7 h / 20 min
+    assert len(catalogue.slots(main, "licence-issue", SUNDAY)) == 14          # 7 h / 30 min
+    assert catalogue.slots(main, "passport-renewal", SUNDAY) == []
+
+
+@pytest.mark.parametrize("day", [FRIDAY, SATURDAY, HOLIDAY, date(2026, 12, 17)])
+def test_weekends_and_holidays_have_no_slots(loaded, day):
+    _, branches = loaded
+    for branch in branches.values():
+        for service_id in branch["services"]:
+            assert catalogue.slots(branch, service_id, day) == [], (branch["id"], service_id, day)
+
+
+def test_closed_reason(loaded):
+    _, branches = loaded
+    branch = branches["cid-southern"]
+    assert catalogue.closed_reason(branch, HOLIDAY) == {"code": "HOLIDAY", "name_en": "National Day",
+                                                        "name_ar": "اليوم الوطني"}
+    for day in (FRIDAY, SATURDAY):
+        reason = catalogue.closed_reason(branch, day)
+        assert reason["code"] == "CLOSED" and reason["name_en"] and ARABIC.search(reason["name_ar"])
+    assert catalogue.closed_reason(branch, SUNDAY) is None
+
+
+def test_mall_branches_have_evening_slots_and_others_do_not(loaded):
+    _, branches = loaded
+    for branch in branches.values():
+        starts = [s.start.astimezone(LOCAL) for s in catalogue.slots(branch, next(iter(branch["services"])), SUNDAY)]
+        evening = [s for s in starts if s.hour >= 19]   # ports close at 19:00, offices at 14:00
+        if branch["id"] in MALLS:
+            assert evening and max(starts).hour == 20, branch["id"]
+            assert not [s for s in starts if 13 <= s.hour < 16], branch["id"]   # the afternoon break
+        else:
+            assert not evening, branch["id"]
+
+
+def test_ports_work_a_long_single_shift(loaded):
+    _, branches = loaded
+    day = catalogue.slots(branches["customs-khalifa-port"], "customs-clearance", SUNDAY)
+    assert day[0].start.astimezone(LOCAL).strftime("%H:%M") == "07:00"
+    assert day[-1].end.astimezone(LOCAL).strftime("%H:%M") == "19:00"
+    assert len(day) == 24
+
+
+# -- malformed catalogues --------------------------------------------------------------------------------
+
+def _drop_directorates(c):
+    del c["directorates"]
+
+
+def _unknown_service(c):
+    c["directorates"][0]["branches"][0]["services"]["no-such-service"] = {"counters": 1}
+
+
+def _unknown_pattern(c):
+    c["directorates"][0]["branches"][0]["opening_hours"] = "nightclub"
+
+
+def _services_as_list(c):
+    c["directorates"][0]["branches"][0]["services"] = ["licence-renewal"]
+
+
+def _no_window(c):
+    del c["booking_window"]
+
+
+def _holiday_without_name(c):
+    del c["holidays"][0]["name_ar"]
+
+
+def _counters_missing(c):
+    c["directorates"][1]["branches"][0]["services"]["passport-renewal"] = {"online": 1}
+
+
+@pytest.mark.parametrize("breakage", [_drop_directorates, _unknown_service, _unknown_pattern, _services_as_list,
+                                      _no_window, _holiday_without_name, _counters_missing])
+def test_a_malformed_catalogue_raises_catalogue_error(seed, breakage):
+    broken = copy.deepcopy(seed)
+    breakage(broken)
+    with pytest.raises(catalogue_file.CatalogueError):
+        catalogue_file.desired(broken)
+    with pytest.raises(catalogue_file.CatalogueError):
+        catalogue_file.changes(broken, {}, {})
+
+
+@pytest.mark.parametrize("text", ["directorates: [unclosed", "", "just a string\n"])
+def test_an_unreadable_or_empty_file_raises_catalogue_error(tmp_path, text):
+    path = tmp_path / "catalogue.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(catalogue_file.CatalogueError):
+        catalogue_file.desired(catalogue_file.read(path))
+
+
+def test_a_missing_file_raises_catalogue_error(tmp_path):
+    with pytest.raises(catalogue_file.CatalogueError):
+        catalogue_file.read(tmp_path / f"{uuid.uuid4().hex}.yml")
