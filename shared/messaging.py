@@ -22,7 +22,6 @@ from nameko.messaging import Consumer
 
 from shared import metrics
 from shared.contracts import from_dict, upcast
-from shared.errors import ContractError
 from shared.feed import read_feed
 from shared.topology import SUBSCRIPTIONS
 
@@ -63,7 +62,7 @@ class EventSubscriber(Consumer):
             body, message = self._inbox.get()
             try:
                 event = upcast(from_dict(body))
-            except ContractError as exc:  # a poison message: no retry can fix it
+            except Exception as exc:  # a poison message (ContractError, or worse): no retry can fix it
                 self._dead_letter(message, body, f"contract: {exc}")
                 continue
             failure = self._apply(event, self.unpack_message_headers(message))

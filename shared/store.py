@@ -19,8 +19,8 @@ from shared.clock import UTC, clock
 from shared.contracts import Event, NewEvent, latest_version, validated_payload
 from shared.errors import ConcurrencyError
 
-# Any fixed key: every append in a database takes this transaction-scoped lock, so positions are assigned
-# and committed one transaction at a time (a bigserial alone can commit out of order).
+# Any fixed key: every append to a service's log takes this transaction-scoped lock, so positions are
+# assigned and committed one transaction at a time (a bigserial alone can commit out of order).
 APPEND_LOCK_KEY = 7_263_011
 
 
@@ -128,8 +128,12 @@ class EventStore:
         The events and their outbox rows are written in the caller's transaction: they reach the broker
         only if this transaction commits.
         """
+        if not new_events:
+            raise ValueError("nothing to append")
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+            # One lock per schema: services sharing a database do not queue behind each other.
+            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                              {"key": APPEND_LOCK_KEY})
         # Under the lock (SQLite: the write lock of BEGIN IMMEDIATE) this read is current, so a stale
         # expected version is caught here; the unique constraint stays as the backstop.
         if self.stream_version(stream_id) != expected_version:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from shared.contracts import NewEvent
+from shared.contracts import NewEvent, latest_version, validated_payload
+from shared.errors import ContractError
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yml")
 
@@ -102,4 +103,9 @@ def changes(catalogue: dict, current_directorates: dict, current_branches: dict)
         for day, names in want["holidays"].items():
             if have["holidays"].get(day) != names:
                 event("HolidayDeclared", {"date": day, **names})
+    for change in result:  # a wrong value ("7:00", a prefix "AB") is the file's fault: say where it is
+        try:
+            validated_payload(change.event.type, latest_version(change.event.type), change.event.payload)
+        except ContractError as exc:
+            raise CatalogueError(f"the catalogue entry for {change.stream_id} is invalid: {exc}") from None
     return result

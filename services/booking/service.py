@@ -21,7 +21,7 @@ class BookingRequest(Cpr):
     service = fields.String(required=True, validate=validate.Length(min=1, max=64))
     start = fields.AwareDateTime(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    mobile = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\+?\d{8,15}$"))
+    mobile = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"\+?[0-9]{8,15}\Z"))
     email = fields.Email(load_default=None, allow_none=True)
     language = fields.String(required=True, validate=validate.OneOf(["ar", "en"]))
 

@@ -140,7 +140,7 @@ def from_dict(data: dict) -> Event:
             causation_id=data.get("causation_id"), directorate=data.get("directorate"),
             payload=data["payload"],
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ContractError(f"malformed envelope: {exc!r}") from None
     validated_payload(event.type, event.version, event.payload)
     return event

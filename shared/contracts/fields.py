@@ -3,7 +3,9 @@ import re
 
 from marshmallow import ValidationError, fields, validate
 
-CPR_PATTERN = re.compile(r"^\d{2}(0[1-9]|1[0-2])\d{5}$")
+# ASCII digits only, and \Z rather than $ (which also matches before a trailing newline): a CPR written
+# with other digits would otherwise be another person to the per-person rules.
+CPR_PATTERN = re.compile(r"[0-9]{2}(0[1-9]|1[0-2])[0-9]{5}\Z")
 
 
 def validate_cpr(value: str) -> None:
@@ -13,7 +15,7 @@ def validate_cpr(value: str) -> None:
 
 
 def Id(**kw):
-    return fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"), **kw)
+    return fields.String(required=True, validate=validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}\Z"), **kw)
 
 
 def Name(**kw):

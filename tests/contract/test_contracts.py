@@ -261,11 +261,6 @@ def test_upcast_of_latest_golden_events_is_the_identity():
             assert upcast(event) is event
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/contracts/__init__.py:143: from_dict catches KeyError/TypeError/ValueError only, but "
-    "shared/clock.py:17 parse_instant calls text.replace(), so a null or numeric occurred_at raises "
-    "AttributeError instead of ContractError; shared/messaging.py:65 catches only ContractError, so one such "
-    "message ends the subscriber's managed applier thread, and nameko then kills the whole container"))
 @pytest.mark.parametrize("value", [None, 1733468400, ["2026-12-06T07:30:00Z"]])
 def test_a_non_string_occurred_at_raises_contract_error(value):
     data = golden("booking.BookingCancelled.v1")

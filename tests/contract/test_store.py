@@ -126,10 +126,6 @@ def test_a_payload_that_breaks_its_contract_is_not_appended(db):
 
 
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG shared/store.py:158: append(stream, v, []) executes events.insert() with an empty parameter list, "
-    "which SQLAlchemy runs as one INSERT of NULLs; the NOT NULL IntegrityError is then reported as "
-    "ConcurrencyError (store.py:160), which callers such as commands.retrying treat as 'reload and retry'"))
 def test_appending_no_events_is_not_a_concurrency_error(db):
     try:
         result = append(db, "s", 0, [])

@@ -337,3 +337,16 @@ def test_an_unreadable_or_empty_file_raises_catalogue_error(tmp_path, text):
 def test_a_missing_file_raises_catalogue_error(tmp_path):
     with pytest.raises(catalogue_file.CatalogueError):
         catalogue_file.read(tmp_path / f"{uuid.uuid4().hex}.yml")
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda c: c["opening_hours"]["office"].update(sun=[["7:00", "14:00"]]),
+    lambda c: c["directorates"][0]["services"][0].update(ticket_prefix="AB"),
+    lambda c: c["directorates"][0]["services"][0].update(duration_minutes=0),
+    lambda c: c["holidays"][0].update(date="16 December"),
+], ids=["hour-without-leading-zero", "two-letter-prefix", "zero-duration", "unparseable-date"])
+def test_a_wrong_value_in_the_catalogue_is_named_before_anything_is_written(seed, breakage):
+    broken = copy.deepcopy(seed)
+    breakage(broken)
+    with pytest.raises(catalogue_file.CatalogueError, match="invalid"):
+        catalogue_file.changes(broken, {}, {})
