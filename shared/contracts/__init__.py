@@ -15,12 +15,10 @@ from shared.clock import UTC, parse_instant
 from shared.errors import ContractError
 
 
-@dataclass(frozen=True)
-class Contract:
-    type: str            # "booking.SlotBooked"
+class Typed:
+    """Names shared by contracts and events: `type` is "<service>.<Name>", `version` a number."""
+    type: str
     version: int
-    schema: Schema
-    description: str
 
     @property
     def wire_name(self) -> str:
@@ -29,6 +27,14 @@ class Contract:
     @property
     def source(self) -> str:
         return self.type.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Contract(Typed):
+    type: str            # "booking.SlotBooked"
+    version: int
+    schema: Schema
+    description: str
 
 
 CONTRACTS: dict[str, Contract] = {}
@@ -85,7 +91,7 @@ class NewEvent:
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(Typed):
     """A stored event in its envelope."""
     event_id: str
     type: str
@@ -98,14 +104,6 @@ class Event:
     causation_id: str | None
     directorate: str | None
     payload: dict
-
-    @property
-    def wire_name(self) -> str:
-        return f"{self.type}.v{self.version}"
-
-    @property
-    def source(self) -> str:
-        return self.type.split(".", 1)[0]
 
     def to_dict(self) -> dict:
         return {
