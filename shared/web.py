@@ -79,12 +79,10 @@ class SharedWebServer(WebServer):
             server = super().bind(container)
             server.address = address
             SharedWebServer._by_address[address] = server
-        server.containers.add(container)
         return server
 
     def __init__(self):
         super().__init__()
-        self.containers = set()
         self.address = None
 
     @property
