@@ -13,6 +13,7 @@ to the subscription's dead-letter queue with the error, logged and counted: neve
 """
 import logging
 import traceback
+from urllib.error import HTTPError
 
 import eventlet
 from eventlet.event import Event as Done
@@ -91,9 +92,13 @@ class EventSubscriber(Consumer):
                 if applied:
                     log.info("%s caught up on %d events of %s from its log", self.subscription_name, applied, source)
                 return
+            except HTTPError as exc:  # answered, but not with this feed: waiting will not change that
+                log.warning("%s: %s does not serve the %s feed (%s); live events only; set MAWAEED_FEED_URL",
+                            self.subscription_name, feed_url, source, exc)
+                return
             except (OSError, ValueError) as exc:  # the source's feed is not up yet (it may be starting too)
                 log.debug("%s: %s feed not answering (%s); attempt %d", self.subscription_name, source, exc, attempt)
-                eventlet.sleep(min(5.0, 0.2 * attempt))
+                eventlet.sleep(min(2.0, 0.1 * attempt))
         log.warning("%s could not catch up from the %s feed at %s; live events only",
                     self.subscription_name, source, feed_url)
 
