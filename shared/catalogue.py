@@ -37,6 +37,8 @@ def apply(branch: dict | None, event: Event) -> dict:
     elif name == "OpeningHoursSet":
         doc["week"] = {day: [[period["opens"], period["closes"]] for period in periods]
                        for day, periods in p["week"].items()}
+    elif name == "QueuePolicySet":
+        doc["queue"] = {k: v for k, v in p.items() if k != "branch"}
     elif name == "HolidayDeclared":
         doc["holidays"][p["date"]] = {"name_en": p["name_en"], "name_ar": p["name_ar"]}
     return doc

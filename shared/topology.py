@@ -36,8 +36,13 @@ SUBSCRIPTIONS = {s.name: s for s in [
     # availability counts what each slot has left
     Subscription("availability.bookings", "booking",
                  ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled")),
-    # booking keeps the schedule it decides against
+    # booking keeps the schedule it decides against, and closes the bookings nobody came for
     Subscription("booking.catalogue", "availability", tuple(types_of("availability"))),
+    Subscription("booking.missed", "queue", ("queue.AppointmentMissed",)),
+    # the queue knows the day's appointments and the branches' services and policies
+    Subscription("queue.bookings", "booking",
+                 ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled")),
+    Subscription("queue.catalogue", "availability", tuple(types_of("availability"))),
 ]}
 
 

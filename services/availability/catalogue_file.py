@@ -13,6 +13,9 @@ from shared.contracts import NewEvent, latest_version, validated_payload
 from shared.errors import ContractError
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yml")
+DEFAULT_QUEUE_POLICY = {"check_in_early_minutes": 30, "check_in_late_minutes": 30, "on_time_grace_minutes": 10,
+                        "appointments_per_walk_in": 3, "max_recalls": 2, "recall_interval_seconds": 60,
+                        "walk_ins_per_service": 40}
 
 
 class CatalogueError(Exception):
@@ -37,6 +40,7 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
     """(directorates by id, branch documents by id) as the file describes them."""
     try:
         window = catalogue.get("booking_window", {})
+        queue_defaults = {**DEFAULT_QUEUE_POLICY, **(catalogue.get("queue") or {})}
         patterns = catalogue.get("opening_hours", {})
         holidays = {str(h["date"]): {"name_en": h["name_en"], "name_ar": h["name_ar"]}
                     for h in catalogue.get("holidays", [])}
@@ -57,12 +61,16 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
                         "counters": capacity["counters"],
                         "online_capacity": capacity.get("online", capacity["counters"]),
                     }
+                branch_queue = {**queue_defaults, **(b.get("queue") or {})}
+                quotas = branch_queue.pop("walk_in_quota", {})
+                per_service = branch_queue.pop("walk_ins_per_service")
+                branch_queue["walk_in_quota"] = {sid: quotas.get(sid, per_service) for sid in services}
                 branches[b["id"]] = {
                     "id": b["id"], "directorate": d["id"], "name_en": b["name_en"], "name_ar": b["name_ar"],
                     "min_notice_minutes": branch_window["min_notice_minutes"],
                     "max_days_ahead": branch_window["max_days_ahead"],
                     "week": {day: [list(p) for p in periods] for day, periods in week.items()},
-                    "services": services, "holidays": dict(holidays),
+                    "services": services, "holidays": dict(holidays), "queue": branch_queue,
                 }
     except (KeyError, TypeError, AttributeError) as exc:
         raise CatalogueError(f"the catalogue is missing or mistypes {exc}") from None
@@ -97,6 +105,8 @@ def changes(catalogue: dict, current_directorates: dict, current_branches: dict)
             if (had.get("counters"), had.get("online_capacity")) != (service["counters"], service["online_capacity"]):
                 event("CounterCapacitySet", {"service": service_id, "counters": service["counters"],
                                              "online_capacity": service["online_capacity"]})
+        if have.get("queue") != want["queue"]:
+            event("QueuePolicySet", want["queue"])
         if have["week"] != want["week"]:
             event("OpeningHoursSet", {"week": {day: [{"opens": o, "closes": c} for o, c in periods]
                                                for day, periods in want["week"].items()}})

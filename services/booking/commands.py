@@ -9,7 +9,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from shared import catalogue, metrics
+from shared import catalogue
+from shared.commands import retrying
 from shared.clock import LOCAL, UTC
 from shared.contracts import NewEvent
 from shared.errors import ConcurrencyError, Conflict, NotFound
@@ -19,26 +20,12 @@ from services.booking.projection import bookings, people
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 20
-
-
 def _naive(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(tzinfo=None)
 
 
 def _aware(naive: datetime) -> datetime:
     return naive.replace(tzinfo=UTC)
-
-
-def retrying(command: str, decide):
-    """Run `decide()` (one transaction) again after each concurrency conflict, a bounded number of times."""
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            return decide()
-        except ConcurrencyError:
-            metrics.COMMAND_RETRIES.labels("booking", command).inc()
-    raise Conflict("Too many people are booking this slot at once; please try again.", code="BUSY",
-                   message_ar="عدد كبير من الأشخاص يحجزون هذا الموعد الآن، يرجى المحاولة مرة أخرى.")
 
 
 def as_answer(row, branch: dict | None) -> dict:
@@ -108,7 +95,7 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
             row = uow.execute(sa.select(bookings).where(bookings.c.reference == reference)).one()
             return as_answer(row, branch)
 
-    return retrying("book", decide)
+    return retrying("booking", "book", decide)
 
 
 def _load_own(uow: UnitOfWork, reference: str, cpr: str):
@@ -147,7 +134,7 @@ def cancel(db: Database, reference: str, cpr: str, now: datetime) -> dict:
             return as_answer(uow.execute(sa.select(bookings).where(bookings.c.reference == row.reference)).one(),
                              branch)
 
-    return retrying("cancel", decide)
+    return retrying("booking", "cancel", decide)
 
 
 def reschedule(db: Database, reference: str, cpr: str, start: datetime, now: datetime) -> dict:
@@ -176,4 +163,4 @@ def reschedule(db: Database, reference: str, cpr: str, start: datetime, now: dat
             return as_answer(uow.execute(sa.select(bookings).where(bookings.c.reference == row.reference)).one(),
                              branch)
 
-    return retrying("reschedule", decide)
+    return retrying("booking", "reschedule", decide)

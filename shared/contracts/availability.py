@@ -64,3 +64,17 @@ class CounterCapacitySetV1(Schema):
     service = Id()
     counters = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
     online_capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
+
+
+@contract("availability.QueuePolicySet", 1,
+          "How a branch runs its waiting room: the check-in window, walk-in quotas, fairness and recalls.")
+class QueuePolicySetV1(Schema):
+    branch = Id()
+    check_in_early_minutes = fields.Integer(required=True, validate=validate.Range(min=0, max=240))
+    check_in_late_minutes = fields.Integer(required=True, validate=validate.Range(min=0, max=240))
+    on_time_grace_minutes = fields.Integer(required=True, validate=validate.Range(min=0, max=120))
+    appointments_per_walk_in = fields.Integer(required=True, validate=validate.Range(min=1, max=50))
+    max_recalls = fields.Integer(required=True, validate=validate.Range(min=0, max=10))
+    recall_interval_seconds = fields.Integer(required=True, validate=validate.Range(min=0, max=3600))
+    walk_in_quota = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)),
+                                required=True)

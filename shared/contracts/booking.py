@@ -44,3 +44,12 @@ class BookingRescheduledV1(Schema):
     previous_start = Instant(required=True)
     start = Instant(required=True)
     end = Instant(required=True)
+
+
+@contract("booking.BookingExpired", 1,
+          "The day of a booking ended without the person checking in: a no-show, and the booking is closed.")
+class BookingExpiredV1(Schema):
+    reference = fields.String(required=True)
+    branch = Id()
+    service = Id()
+    start = Instant(required=True)

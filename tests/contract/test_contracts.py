@@ -117,9 +117,12 @@ def test_versions_are_contiguous_and_each_old_one_has_an_upcaster():
 def test_the_design_events_are_registered():
     assert types_of("availability") == sorted(f"availability.{t}" for t in (
         "BranchRegistered", "CounterCapacitySet", "DirectorateRegistered", "HolidayDeclared", "OpeningHoursSet",
-        "ServiceOffered"))
-    assert {"booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled"} <= set(
-        types_of("booking"))
+        "QueuePolicySet", "ServiceOffered"))
+    assert {"booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",
+            "booking.BookingExpired"} <= set(types_of("booking"))
+    assert {f"queue.{t}" for t in ("CustomerCheckedIn", "TicketCalled", "TicketRecalled", "TicketServed",
+                                   "TicketNoShow", "TicketTransferred", "CounterOpened", "CounterClosed",
+                                   "SatisfactionRated")} <= set(types_of("queue"))
 
 
 # -- what is refused -------------------------------------------------------------------------------------

@@ -203,7 +203,8 @@ def test_a_new_service_at_a_branch_yields_its_offer_and_capacity(seed, loaded):
     changes = catalogue_file.changes(edited, *loaded)
     assert [(c.stream_id, c.event.type) for c in changes] == [
         ("branch-traffic-driving-school", "availability.ServiceOffered"),
-        ("branch-traffic-driving-school", "availability.CounterCapacitySet")]
+        ("branch-traffic-driving-school", "availability.CounterCapacitySet"),
+        ("branch-traffic-driving-school", "availability.QueuePolicySet")]  # the new service's walk-in quota
 
 
 def test_changing_a_directorate_name_yields_one_directorate_registered(seed, loaded):
