@@ -19,6 +19,7 @@ from shared.config import nameko_config  # noqa: E402
 SERVICES = {
     "availability": "services.availability.service:AvailabilityService",
     "booking": "services.booking.service:BookingService",
+    "queue": "services.queue.service:QueueService",
 }
 
 
@@ -55,7 +56,8 @@ def gateway(args) -> int:
     from services.gateway import serve
     serve(args.listen, {name: os.environ.get(f"{name.upper()}_URL", default)
                         for name, default in (("availability", "http://127.0.0.1:8001"),
-                                              ("booking", "http://127.0.0.1:8002"))})
+                                              ("booking", "http://127.0.0.1:8002"),
+                                              ("queue", "http://127.0.0.1:8003"))})
     return 0
 
 

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 ROUTES = [
     (re.compile(r"^/api/v1/(directorates|branches|availability)/?$"), "availability"),
     (re.compile(r"^/api/v1/bookings(/[^/]+(/(cancel|reschedule))?)?/?$"), "booking"),
+    (re.compile(r"^/api/v1/branches/[^/]+/(check-ins|queue|close-day|counters/[^/]+/(open|close|call-next))$"),
+     "queue"),
+    (re.compile(r"^/api/v1/tickets/[^/]+/(recall|served|no-show|transfer)$"), "queue"),
+    (re.compile(r"^/api/v1/feedback$|^/feedback/[^/]+$"), "queue"),
 ]
 
 

@@ -28,6 +28,9 @@ def nameko_config(env=os.environ) -> dict:
         "MAWAEED_FEED_URL": env.get("MAWAEED_FEED_URL", f"http://127.0.0.1:{web_address.rsplit(':', 1)[-1]}"),
         "MAWAEED_CATALOGUE": env.get("MAWAEED_CATALOGUE", ""),
         "MAWAEED_MAX_ACTIVE_BOOKINGS": int(env.get("MAWAEED_MAX_ACTIVE_BOOKINGS", "3")),
+        # The base URL people open (feedback links); the key that signs feedback tokens. Set both in production.
+        "MAWAEED_PUBLIC_URL": env.get("MAWAEED_PUBLIC_URL", f"http://localhost:{web_address.rsplit(':', 1)[-1]}"),
+        "MAWAEED_FEEDBACK_KEY": env.get("MAWAEED_FEEDBACK_KEY", "embedded-only-feedback-key"),
         "max_workers": int(env.get("MAWAEED_MAX_WORKERS", "20")),
         "serializer": "json",
     }

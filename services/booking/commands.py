@@ -14,6 +14,7 @@ from shared.commands import retrying
 from shared.clock import LOCAL, UTC
 from shared.contracts import NewEvent
 from shared.errors import ConcurrencyError, Conflict, NotFound
+from shared.references import new_reference, normalise_reference
 from shared.store import Database, UnitOfWork
 from services.booking import rules
 from services.booking.projection import bookings, people
@@ -83,7 +84,7 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
                     raise ConcurrencyError(f"person {cpr[:4]}***** booked meanwhile") from None
             else:
                 _bump(uow, people, people.c.cpr, cpr, person_version)
-            reference = rules.new_reference()
+            reference = new_reference()
             person = {k: request.get(k) for k in ("cpr", "name", "mobile", "email", "language")}
             uow.append(stream, version, [NewEvent("booking.SlotBooked", {
                 "reference": reference, "branch": branch_id, "service": service_id,
@@ -100,7 +101,7 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
 
 def _load_own(uow: UnitOfWork, reference: str, cpr: str):
     """The booking, only for the person it belongs to: a wrong CPR looks exactly like an unknown reference."""
-    row = uow.execute(sa.select(bookings).where(bookings.c.reference == rules.normalise_reference(reference))).first()
+    row = uow.execute(sa.select(bookings).where(bookings.c.reference == normalise_reference(reference))).first()
     if row is None or row.cpr != cpr:
         raise NotFound("No booking has this reference and CPR.", code="BOOKING_NOT_FOUND",
                        message_ar="لا يوجد حجز بهذا الرقم المرجعي ورقم الهوية.")
@@ -164,3 +165,23 @@ def reschedule(db: Database, reference: str, cpr: str, start: datetime, now: dat
                              branch)
 
     return retrying("booking", "reschedule", decide)
+
+
+def expire(db: Database, consumer: str, event) -> None:
+    """The queue says nobody came for a booking: record it as expired (a no-show), once."""
+    def decide():
+        with db.transaction() as uow:
+            if uow.already_processed(consumer, event):
+                return
+            row = uow.execute(sa.select(bookings).where(bookings.c.reference == event.payload["reference"])).first()
+            if row is None or row.status != "active":
+                return
+            stream = catalogue.slot_stream(row.branch, row.service, _aware(row.start))
+            _bump(uow, bookings, bookings.c.reference, row.reference, row.version)
+            uow.append(stream, uow.store.stream_version(stream), [NewEvent("booking.BookingExpired", {
+                "reference": row.reference, "branch": row.branch, "service": row.service,
+                "start": _aware(row.start).isoformat()}, event.directorate, causation_id=event.event_id,
+                correlation_id=event.correlation_id)])
+            uow.execute(bookings.update().where(bookings.c.reference == row.reference).values(status="expired"))
+
+    retrying("booking", "expire", decide)

@@ -17,7 +17,7 @@ bookings = sa.Table(
     sa.Column("service", sa.String(64), nullable=False),
     sa.Column("start", sa.DateTime, nullable=False),  # naive UTC
     sa.Column("end", sa.DateTime, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # active | cancelled
+    sa.Column("status", sa.String(16), nullable=False),  # active | cancelled | expired (nobody came)
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("mobile", sa.String(32)),
     sa.Column("email", sa.String(254)),

@@ -1,14 +1,11 @@
 """The booking rules, as pure functions over plain data: no database, no clock of their own."""
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from shared import catalogue
 from shared.errors import Conflict
 
-# No 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V: a reference is read out over the phone and typed from paper.
-REFERENCE_ALPHABET = "34679ACDEFGHJKMNPQRTWXY"
-REFERENCE_LENGTH = 8
+
 MAX_ACTIVE_BOOKINGS = 3
 
 WINDOW_MESSAGES = {
@@ -16,17 +13,6 @@ WINDOW_MESSAGES = {
     "TOO_SOON": ("This time is too close to book; choose a later one.", "هذا الموعد قريب جدًا، يرجى اختيار موعد لاحق."),
     "OUTSIDE_BOOKING_WINDOW": ("Bookings for this date are not open yet.", "لم يُفتح الحجز لهذا التاريخ بعد."),
 }
-
-
-def new_reference() -> str:
-    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-    return f"{code[:4]}-{code[4:]}"
-
-
-def normalise_reference(text: str) -> str:
-    """Accept what people type: any case, with or without the dash or spaces."""
-    code = "".join(ch for ch in text.upper() if ch.isalnum())
-    return f"{code[:4]}-{code[4:]}" if len(code) == REFERENCE_LENGTH else text.upper()
 
 
 @dataclass(frozen=True)

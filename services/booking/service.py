@@ -39,6 +39,10 @@ class BookingService:
     def on_catalogue_event(self, event):
         apply_once(self.db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
 
+    @subscribe("booking.missed")
+    def on_appointment_missed(self, event):
+        commands.expire(self.db, "booking.missed", event)
+
     @api("POST", "/api/v1/bookings")
     def book(self, request):
         booking = parse_json(request, BookingRequest())

@@ -1,0 +1,187 @@
+"""The queue's commands: load a branch's day, decide with domain.py, append to the day's stream at the
+version read first, and project the new events into the waiting-room tables, all in one transaction.
+Two counters calling at the same instant both read the same version; one append wins, the other is decided
+again from the new state and gets the next ticket."""
+from datetime import date, datetime
+
+from shared import catalogue
+from shared.commands import retrying
+from shared.contracts import NewEvent
+from shared.errors import NotFound
+from shared.references import normalise_reference
+from shared.store import Database, UnitOfWork
+from services.queue import domain, feedback, projection, view
+from services.queue.domain import Day, local_day
+
+
+def queue_stream(branch: str, day: date) -> str:
+    return f"queue-{branch}-{day:%Y%m%d}"
+
+
+def _branch(uow: UnitOfWork, branch_id: str) -> dict:
+    branch = catalogue.load_branch(uow, branch_id)
+    if branch is None:
+        raise NotFound(f"There is no branch {branch_id!r}.", code="UNKNOWN_BRANCH",
+                       message_ar="الفرع المطلوب غير موجود.")
+    return branch
+
+
+def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer):
+    """decide(uow, state, branch) -> events; answer(state after, branch, events) -> the reply."""
+    def attempt():
+        with db.transaction() as uow:
+            stream = queue_stream(branch_id, day)
+            version = uow.store.stream_version(stream)  # first the version, then the state it guards
+            branch = _branch(uow, branch_id)
+            state = projection.load_day(uow, branch_id, day)
+            events = decide(uow, state, branch)
+            events = [e for e in (events if isinstance(events, list) else [events]) if isinstance(e, NewEvent)]
+            if events:
+                for stored in uow.append(stream, version, [NewEvent(e.type, e.payload, branch["directorate"])
+                                                           for e in events]):
+                    projection.project(uow, stored)
+                state = projection.load_day(uow, branch_id, day)
+            return answer(state, branch, events)
+    return retrying("queue", command, attempt)
+
+
+def on_ticket(db: Database, command: str, ticket_id: str, decide, answer):
+    with db.transaction() as uow:
+        found = projection.ticket_day(uow, ticket_id)
+    if found is None:
+        raise NotFound("There is no such ticket.", code="TICKET_NOT_FOUND", message_ar="التذكرة غير موجودة.")
+    branch_id, day = found
+    return on_day(db, command, branch_id, day,
+                  lambda uow, state, branch: decide(state, branch, state.tickets[ticket_id]),
+                  lambda state, branch, events: answer(state, branch, state.tickets[ticket_id], events))
+
+
+def ticket_answer(day: Day, branch: dict, ticket: domain.Ticket, now: datetime) -> dict:
+    answer = {"id": ticket.id, "number": ticket.number, "branch": day.branch, "service": ticket.service,
+              "service_name_en": branch["services"][ticket.service]["name_en"],
+              "service_name_ar": branch["services"][ticket.service]["name_ar"],
+              "kind": ticket.kind, "priority": ticket.priority, "status": ticket.status, "counter": ticket.counter,
+              "position": None, "estimated_wait_minutes": None}
+    if ticket.status == "waiting":
+        position = 1 + [t.id for t in domain.line(day, ticket.service, now)].index(ticket.id)
+        answer.update(position=position,
+                      estimated_wait_minutes=domain.estimated_wait_minutes(day, branch, ticket.service, position))
+    return answer
+
+
+# -- commands ------------------------------------------------------------------------------------------
+
+def check_in(db: Database, branch_id: str, request: dict, now: datetime) -> tuple[int, dict]:
+    def decide(uow, state, branch):
+        if request.get("reference"):
+            appointment = projection.load_appointment(uow, normalise_reference(request["reference"]))
+            return domain.check_in_appointment(state, branch, appointment, request["cpr"], request["priority"], now)
+        return domain.check_in_walk_in(state, branch, request["service"], request["cpr"], request["language"],
+                                       request["priority"], now)
+
+    def answer(state, branch, events):
+        if events:
+            ticket = state.tickets[events[0].payload["ticket_id"]]
+            return 201, {"ticket": ticket_answer(state, branch, ticket, now)}
+        reference = normalise_reference(request["reference"])  # checked in before: the same ticket again
+        ticket = next(t for t in state.tickets.values() if t.reference == reference)
+        return 200, {"ticket": ticket_answer(state, branch, ticket, now)}
+
+    return on_day(db, "check-in", branch_id, local_day(now), decide, answer)
+
+
+def open_counter(db: Database, branch_id: str, counter: str, services: list[str], now: datetime) -> dict:
+    return on_day(db, "open-counter", branch_id, local_day(now),
+                  lambda uow, state, branch: domain.open_counter(state, branch, counter, services),
+                  lambda state, branch, events: counter_answer(state, counter))
+
+
+def close_counter(db: Database, branch_id: str, counter: str, now: datetime) -> dict:
+    return on_day(db, "close-counter", branch_id, local_day(now),
+                  lambda uow, state, branch: domain.close_counter(state, counter),
+                  lambda state, branch, events: counter_answer(state, counter))
+
+
+def counter_answer(state: Day, counter_id: str) -> dict:
+    counter = state.counters.get(counter_id)
+    return {"counter": counter_id, "open": bool(counter and counter.open),
+            "services": counter.services if counter else []}
+
+
+def call_next(db: Database, branch_id: str, counter: str, now: datetime) -> dict | None:
+    def answer(state, branch, events):
+        if not events:
+            return None
+        return {"ticket": ticket_answer(state, branch, state.tickets[events[0].payload["ticket_id"]], now),
+                "lane": events[0].payload["lane"]}
+    return on_day(db, "call-next", branch_id, local_day(now),
+                  lambda uow, state, branch: domain.call_next(state, branch, counter, now), answer)
+
+
+def _plain(now):
+    return lambda state, branch, ticket, events: {"ticket": ticket_answer(state, branch, ticket, now)}
+
+
+def recall(db: Database, ticket_id: str, now: datetime) -> dict:
+    return on_ticket(db, "recall", ticket_id, lambda state, branch, t: domain.recall(state, branch, t, now), _plain(now))
+
+
+def no_show(db: Database, ticket_id: str, now: datetime) -> dict:
+    return on_ticket(db, "no-show", ticket_id, lambda state, branch, t: domain.no_show(state, t), _plain(now))
+
+
+def transfer(db: Database, ticket_id: str, to_service: str, now: datetime) -> dict:
+    return on_ticket(db, "transfer", ticket_id, lambda state, branch, t: domain.transfer(state, branch, t, to_service),
+                     _plain(now))
+
+
+def served(db: Database, ticket_id: str, now: datetime, feedback_key: str, public_url: str) -> dict:
+    def answer(state, branch, ticket, events):
+        return {"ticket": ticket_answer(state, branch, ticket, now),
+                "wait_minutes": round(ticket.waited_seconds / 60, 1),
+                "service_minutes": round((ticket.service_seconds or 0) / 60, 1),
+                "feedback": feedback.link(ticket.id, feedback_key, public_url)}
+    return on_ticket(db, "served", ticket_id, lambda state, branch, t: domain.serve(state, t, now), answer)
+
+
+def rate(db: Database, token: str, score: int, comment: str | None, feedback_key: str) -> dict:
+    ticket_id = feedback.ticket_of(token, feedback_key)
+    if ticket_id is None:
+        raise NotFound("This feedback link is not valid.", code="FEEDBACK_TOKEN_UNKNOWN",
+                       message_ar="رابط التقييم غير صالح.")
+    return on_ticket(db, "feedback", ticket_id, lambda state, branch, t: domain.rate(state, t, score, comment),
+                     lambda state, branch, t, events: {"thanks_en": "Thank you for your feedback.",
+                                                       "thanks_ar": "شكرًا لتقييمك.", "score": t.score})
+
+
+def waiting_room(db: Database, branch_id: str, day: date, now: datetime) -> dict:
+    with db.transaction() as uow:
+        branch = _branch(uow, branch_id)
+        return view.waiting_room(projection.load_day(uow, branch_id, day), branch, now)
+
+
+def close_day(db: Database, branch_id: str, day: date) -> dict:
+    def decide(uow, state, branch):
+        return domain.close_day(state, projection.appointments_of(uow, branch_id, day))
+    return on_day(db, "close-day", branch_id, day, decide,
+                  lambda state, branch, events: {"branch": branch_id, "date": day.isoformat(), "closed": state.closed,
+                                                 "events": len(events)})
+
+
+def housekeeping(db: Database, now: datetime) -> int:
+    """Unanswered recalls become no-shows; days past their closing time close. Returns events recorded."""
+    recorded = 0
+    with db.transaction() as uow:
+        with_calls = projection.open_days_with_calls(uow)
+        to_close = projection.days_to_close(uow, local_day(now))
+    for branch_id, day in with_calls:
+        recorded += on_day(db, "no-answer", branch_id, day,
+                           lambda uow, state, branch: domain.unanswered(state, branch, now),
+                           lambda state, branch, events: len(events))
+    for branch_id, day in to_close:
+        with db.transaction() as uow:
+            branch = catalogue.load_branch(uow, branch_id)
+        closes = domain.closing_time(branch, day) if branch else None
+        if day < local_day(now) or (closes is not None and now >= closes):
+            recorded += close_day(db, branch_id, day)["events"]
+    return recorded

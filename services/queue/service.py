@@ -1,0 +1,146 @@
+"""The queue service: thin nameko glue over commands.py (decisions), domain.py (rules) and view.py."""
+import json
+import re
+from pathlib import Path
+from string import Template
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+from werkzeug.wrappers import Response
+
+from shared import catalogue
+from shared.clock import clock
+from shared.contracts.fields import validate_cpr
+from shared.errors import InvalidInput
+from shared.messaging import subscribe
+from shared.projection import apply_once
+from shared.storage import Storage
+from shared.web import api, parse_json, parse_query
+from services.queue import commands, projection
+from services.queue.domain import local_day
+
+FEEDBACK_PAGE = Template(Path(__file__).with_name("feedback_page.html").read_text(encoding="utf-8"))
+SERVICE_ID = validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}\Z")
+
+
+class CheckIn(Schema):
+    cpr = fields.String(required=True, validate=validate_cpr)
+    reference = fields.String(load_default=None, validate=validate.Length(min=8, max=16))
+    walk_in = fields.Boolean(load_default=False)
+    service = fields.String(load_default=None, validate=SERVICE_ID)
+    language = fields.String(load_default="ar", validate=validate.OneOf(["ar", "en"]))
+    priority = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["elderly", "disabled"]))
+
+    @validates_schema
+    def one_way_in(self, data, **kwargs):
+        if bool(data.get("reference")) == bool(data.get("walk_in")):
+            raise ValidationError("Give either a booking reference, or walk_in: true with a service.", "reference")
+        if data.get("walk_in") and not data.get("service"):
+            raise ValidationError("A walk-in needs the service they came for.", "service")
+
+
+class OpenCounter(Schema):
+    services = fields.List(fields.String(validate=SERVICE_ID), required=True, validate=validate.Length(min=1, max=20))
+
+
+class Transfer(Schema):
+    service = fields.String(required=True, validate=SERVICE_ID)
+
+
+class Rating(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=10, max=200))
+    score = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class DayQuery(Schema):
+    date = fields.Date(load_default=None)
+
+
+COUNTER_ID = re.compile(r"[A-Za-z0-9-]{1,16}")
+
+
+def _counter(counter: str) -> str:
+    if not COUNTER_ID.fullmatch(counter):
+        raise InvalidInput("A counter is named by 1 to 16 letters, digits or dashes.", fields={"counter": [counter]},
+                           message_ar="اسم الشباك غير صحيح.")
+    return counter
+
+
+class QueueService:
+    name = "queue"
+    db = Storage(projection.metadata)
+    config = Config()
+
+    # -- what the queue learns from the other services -------------------------------------------------
+    @subscribe(projection.BOOKINGS_CONSUMER)
+    def on_booking_event(self, event):
+        apply_once(self.db, projection.BOOKINGS_CONSUMER, event, projection.apply_booking_event)
+
+    @subscribe(projection.CATALOGUE_CONSUMER)
+    def on_catalogue_event(self, event):
+        apply_once(self.db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
+
+    @timer(interval=10)
+    def housekeeping(self):
+        """Unanswered recalls become no-shows; a branch's day closes after its closing time."""
+        commands.housekeeping(self.db, clock.now())
+
+    # -- the waiting room ------------------------------------------------------------------------------
+    @api("POST", "/api/v1/branches/<branch>/check-ins")
+    def check_in(self, request, branch):
+        return commands.check_in(self.db, branch, parse_json(request, CheckIn()), clock.now())
+
+    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/open")
+    def open_counter(self, request, branch, counter):
+        services = parse_json(request, OpenCounter())["services"]
+        return commands.open_counter(self.db, branch, _counter(counter), services, clock.now())
+
+    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/close")
+    def close_counter(self, request, branch, counter):
+        return commands.close_counter(self.db, branch, _counter(counter), clock.now())
+
+    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/call-next")
+    def call_next(self, request, branch, counter):
+        return commands.call_next(self.db, branch, _counter(counter), clock.now())
+
+    @api("POST", "/api/v1/tickets/<ticket>/recall")
+    def recall(self, request, ticket):
+        return commands.recall(self.db, ticket, clock.now())
+
+    @api("POST", "/api/v1/tickets/<ticket>/served")
+    def served(self, request, ticket):
+        return commands.served(self.db, ticket, clock.now(), self.config["MAWAEED_FEEDBACK_KEY"],
+                               self.config["MAWAEED_PUBLIC_URL"])
+
+    @api("POST", "/api/v1/tickets/<ticket>/no-show")
+    def no_show(self, request, ticket):
+        return commands.no_show(self.db, ticket, clock.now())
+
+    @api("POST", "/api/v1/tickets/<ticket>/transfer")
+    def transfer(self, request, ticket):
+        return commands.transfer(self.db, ticket, parse_json(request, Transfer())["service"], clock.now())
+
+    @api("GET", "/api/v1/branches/<branch>/queue")
+    def waiting_room(self, request, branch):
+        now = clock.now()
+        day = parse_query(request, DayQuery())["date"] or local_day(now)
+        return commands.waiting_room(self.db, branch, day, now)
+
+    @api("POST", "/api/v1/branches/<branch>/close-day")
+    def close_day(self, request, branch):
+        day = parse_query(request, DayQuery())["date"] or local_day(clock.now())
+        return commands.close_day(self.db, branch, day)
+
+    # -- satisfaction ----------------------------------------------------------------------------------
+    @api("POST", "/api/v1/feedback")
+    def feedback(self, request):
+        body = parse_json(request, Rating())
+        return 201, commands.rate(self.db, body["token"], body["score"], body["comment"],
+                                  self.config["MAWAEED_FEEDBACK_KEY"])
+
+    @api("GET", "/feedback/<token>")
+    def feedback_page(self, request, token):
+        return Response(FEEDBACK_PAGE.substitute(token_json=json.dumps(token).replace("<", "\\u003c")),
+                        content_type="text/html; charset=utf-8")
