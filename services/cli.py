@@ -62,6 +62,27 @@ def gateway(args) -> int:
 
 
 def replay(args) -> int:
+    return {"availability": replay_availability, "queue": replay_queue}[args.projection](args)
+
+
+def replay_queue(args) -> int:
+    """Rebuild the waiting room of every branch day from the queue's log and compare it with the live one."""
+    from shared.clock import clock
+    from shared.storage import open_database
+    from services.queue import projection
+    from services.queue.replay import rebuild_and_compare
+    db = open_database(nameko_config(), "queue", projection.metadata)
+    result = rebuild_and_compare(db, clock.now())
+    rate = result["events"] / result["seconds"] if result["seconds"] else 0
+    same = "identical to the live one" if not result["differences"] else f"{len(result['differences'])} days differ"
+    print(f"replayed {result['events']} queue events of {result['days']} branch days in {result['seconds']:.2f} s "
+          f"({rate:,.0f} events/s) into a fresh projection: {same}")
+    for (branch, day), (live, rebuilt) in result["differences"].items():
+        print(f"  {branch} {day}:\n    live:    {live}\n    rebuilt: {rebuilt}")
+    return 1 if result["differences"] else 0
+
+
+def replay_availability(args) -> int:
     """Rebuild availability's booked places from booking's log (read through the events feed) and compare."""
     from shared.feed import read_feed
     from shared.storage import open_database
@@ -89,8 +110,9 @@ def main(argv=None) -> int:
     p_gw = sub.add_parser("gateway", help="serve the public API at one base URL in front of separate services")
     p_gw.add_argument("--listen", default=os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000"))
     p_gw.set_defaults(func=gateway)
-    p_replay = sub.add_parser("replay", help="rebuild availability's slot counts from the booking log and compare")
-    p_replay.add_argument("projection", choices=["availability"])
+    p_replay = sub.add_parser("replay", help="rebuild a projection from its log into fresh tables and compare")
+    p_replay.add_argument("projection", choices=["availability", "queue"],
+                          help="availability: slot counts from the booking log; queue: every waiting room")
     p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API", "http://localhost:8000"),
                           help="base URL whose events feed serves the booking log")
     p_replay.set_defaults(func=replay)

@@ -1,7 +1,8 @@
 """The suite's clock.
 
-`MAWAEED_NOW` starts the clock at that instant, after which it runs on at real speed: demos, tests and
-what-if replays need a fixed starting point. Production never sets it. Every "now" in the suite comes from here.
+`MAWAEED_NOW` starts the clock at that instant, after which it runs on: demos, tests and what-if replays need
+a fixed starting point. `MAWAEED_CLOCK_SPEED` (default 1) makes simulated time run faster than real time, so
+that a simulated day at a branch fits in minutes. Production sets neither. Every "now" in the suite comes from here.
 """
 import os
 import time
@@ -21,24 +22,26 @@ def parse_instant(text: str) -> datetime:
 
 
 class Clock:
-    def __init__(self, start: datetime | None = None):
-        self._offset = 0.0
+    def __init__(self, start: datetime | None = None, speed: float = 1.0):
+        self.speed = speed
+        self._real_origin = time.time()
+        self._origin = self._real_origin
         if start is not None:
             self.travel_to(start)
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(time.time() + self._offset, UTC)
+        return datetime.fromtimestamp(self._origin + (time.time() - self._real_origin) * self.speed, UTC)
 
     def travel_to(self, instant: datetime) -> None:
-        self._offset = instant.timestamp() - time.time()
+        self._real_origin, self._origin = time.time(), instant.timestamp()
 
     def advance(self, delta: timedelta) -> None:
-        self._offset += delta.total_seconds()
+        self._origin += delta.total_seconds()
 
 
 def _from_env() -> Clock:
     start = os.environ.get("MAWAEED_NOW")
-    return Clock(parse_instant(start) if start else None)
+    return Clock(parse_instant(start) if start else None, float(os.environ.get("MAWAEED_CLOCK_SPEED", "1")))
 
 
 clock = _from_env()

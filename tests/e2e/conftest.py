@@ -1,8 +1,10 @@
 """End-to-end fixtures: the suite as a newcomer runs it, in separate processes, driven over HTTP.
 
 embedded:    `mawaeed run` (every service in one process, kombu in-memory, SQLite files)
-distributed: `mawaeed run availability`, `mawaeed run booking` and `mawaeed gateway`, on the real RabbitMQ
-             (a fresh vhost) and PostgreSQL (fresh schemas)
+distributed: `mawaeed run availability`, `... booking`, `... queue` and `mawaeed gateway`, on the real
+             RabbitMQ (a fresh vhost) and PostgreSQL (fresh schemas)
+A suite can be restarted at a later instant (`restart(now=...)`) and run its clock faster (`speed`), so a
+test can book the day before and then live through a morning at a branch in seconds.
 """
 import os
 import signal
@@ -29,15 +31,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVICES = ("availability", "booking", "queue")
+
+
 class Suite:
-    def __init__(self, mode: str, workdir: Path):
+    def __init__(self, mode: str, workdir: Path, now: str = NOW, speed: float = 1):
         self.mode = mode
         self.workdir = workdir
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
         self.api = f"{self.base_url}/api/v1"
-        self.env = {**os.environ, "MAWAEED_NOW": NOW, "MAWAEED_DATA_DIR": str(workdir / "var"),
-                    "MAWAEED_PORT": str(port), "LOG_LEVEL": "WARNING"}
+        self.env = {**os.environ, "MAWAEED_NOW": now, "MAWAEED_CLOCK_SPEED": str(speed),
+                    "MAWAEED_DATA_DIR": str(workdir / "var"), "MAWAEED_PORT": str(port), "LOG_LEVEL": "WARNING"}
         self.commands = [[sys.executable, "-m", "services.cli", "run"]]
         if mode == "distributed":
             self.vhost = f"mawaeed-e2e-{uuid.uuid4().hex[:8]}"
@@ -45,7 +50,7 @@ class Suite:
             requests.put(f"{RABBIT_API}/permissions/{self.vhost}/guest",
                          json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
             self.schema_prefix = f"e2e{uuid.uuid4().hex[:8]}_"
-            ports = {"availability": free_port(), "booking": free_port()}
+            ports = {name: free_port() for name in SERVICES}
             self.env.update({
                 "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}", "DATABASE_URL": PG_URL,
                 "DATABASE_SCHEMA_PREFIX": self.schema_prefix, "MAWAEED_FEED_URL": self.base_url,
@@ -81,6 +86,15 @@ class Suite:
             time.sleep(0.1)
         raise RuntimeError(f"the suite did not come up; see {self.workdir / 'suite.log'}")
 
+    def restart(self, now: str | None = None, speed: float | None = None) -> None:
+        """Stop every process and start them again, optionally at a later instant or another clock speed."""
+        self.stop()
+        if now:
+            self.env["MAWAEED_NOW"] = now
+        if speed:
+            self.env["MAWAEED_CLOCK_SPEED"] = str(speed)
+        self.start()
+
     def stop(self, sig=signal.SIGTERM) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -101,7 +115,7 @@ class Suite:
             requests.delete(f"{RABBIT_API}/vhosts/{self.vhost}", timeout=10)
             engine = sa.create_engine(PG_URL)
             with engine.begin() as conn:
-                for schema in ("availability", "booking"):
+                for schema in SERVICES:
                     conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.schema_prefix}{schema}" CASCADE'))
             engine.dispose()
 
