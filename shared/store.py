@@ -102,6 +102,13 @@ class EventStore:
         self.events = metadata.tables["events"]
         self.outbox = metadata.tables["outbox"]
 
+    def lock_stream(self, stream_id: str) -> None:
+        """Hold a hot stream for the rest of the transaction, so concurrent commands on it queue up instead of
+        deciding in parallel and retrying on conflict (SQLite's BEGIN IMMEDIATE already serialises)."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || :s, 0))"),
+                              {"s": stream_id})
+
     def stream_version(self, stream_id: str) -> int:
         return self.conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(self.events.c.stream_version), 0))

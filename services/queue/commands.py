@@ -1,7 +1,8 @@
 """The queue's commands: load a branch's day, decide with domain.py, append to the day's stream at the
 version read first, and project the new events into the waiting-room tables, all in one transaction.
-Two counters calling at the same instant both read the same version; one append wins, the other is decided
-again from the new state and gets the next ticket."""
+The day's stream is locked for the transaction, so two counters calling at the same instant take turns: the
+second decides on the state the first committed and gets the next ticket. The expected version stays as the
+guard underneath (a conflict is decided again)."""
 from datetime import date, datetime
 
 from shared import catalogue
@@ -31,6 +32,7 @@ def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer
     def attempt():
         with db.transaction() as uow:
             stream = queue_stream(branch_id, day)
+            uow.store.lock_stream(stream)  # a branch's day is one busy stream: wait for it rather than retry
             version = uow.store.stream_version(stream)  # first the version, then the state it guards
             branch = _branch(uow, branch_id)
             state = projection.load_day(uow, branch_id, day)
