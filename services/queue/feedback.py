@@ -16,7 +16,8 @@ def token_for(ticket_id: str, key: str) -> str:
 def ticket_of(token: str, key: str) -> str | None:
     """The ticket a genuine token names; None for anything forged or garbled."""
     ticket_id, _, _ = token.partition(".")
-    return ticket_id if ticket_id and hmac.compare_digest(token_for(ticket_id, key), token) else None
+    # bytes, not str: compare_digest refuses non-ASCII strings, and a garbled link is not a server error
+    return ticket_id if ticket_id and hmac.compare_digest(token_for(ticket_id, key).encode(), token.encode()) else None
 
 
 def link(ticket_id: str, key: str, public_url: str) -> dict:

@@ -178,7 +178,10 @@ def project(uow: UnitOfWork, event: Event) -> None:
         _ticket_update(uow, ticket.id, status="no_show")
         _counter_update(uow, p, ticket.counter, serving=None)
     elif name == "TicketTransferred":
-        _ticket_update(uow, ticket.id, service=p["to_service"], status="waiting", waiting_since=at, counter=None)
+        # keeps the time waited so far; a new counter's calls start with no recalls
+        waited = ticket.waited_seconds + (int((at - ticket.waiting_since).total_seconds()) if ticket.waiting_since else 0)
+        _ticket_update(uow, ticket.id, service=p["to_service"], status="waiting", waiting_since=at, counter=None,
+                       waited_seconds=waited, recalls=0)
         if ticket.status == "called":
             _counter_update(uow, p, ticket.counter, serving=None)
     elif name == "TicketClosedOut":

@@ -343,10 +343,6 @@ def test_the_day_counts_appointments_since_the_last_walk_in(db):
         assert projection.load_day(uow, BRANCH, MONDAY).appointments_since_walk_in == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG services/queue/projection.py:181: TicketTransferred of a *waiting* ticket "
-                                       "resets waiting_since without adding the time already waited to "
-                                       "waited_seconds, so the visit's measured wait loses everything before the "
-                                       "transfer")
 def test_a_ticket_transferred_while_waiting_keeps_the_time_it_waited(db):
     ticket = walk_in(db, PASSPORT, W1, tick(9))
     commands.transfer(db, ticket["id"], RESIDENCE, tick(9, 10))
@@ -356,10 +352,6 @@ def test_a_ticket_transferred_while_waiting_keeps_the_time_it_waited(db):
     assert served["wait_minutes"] == 20.0  # 09:00-09:10 in one line, 09:10-09:20 in the other
 
 
-@pytest.mark.xfail(strict=True, reason="BUG services/queue/projection.py:163-166: TicketCalled does not reset "
-                                       "`recalls`, so a ticket recalled at one counter and then transferred is, "
-                                       "when called at the next counter, at once at RECALL_LIMIT and made a "
-                                       "no-show by housekeeping while it is being served")
 def test_a_transferred_ticket_called_again_starts_with_no_recalls(db):
     ticket = walk_in(db, PASSPORT, W1, tick(9))
     commands.open_counter(db, BRANCH, "1", [PASSPORT], tick(9))
