@@ -9,6 +9,7 @@ PORT="${MAWAEED_PORT:-8000}"
 export AVAILABILITY_URL="http://127.0.0.1:$((PORT + 1))" BOOKING_URL="http://127.0.0.1:$((PORT + 2))"
 export QUEUE_URL="http://127.0.0.1:$((PORT + 3))"
 export MAWAEED_FEED_URL="http://127.0.0.1:$PORT"   # subscribers catch up through the gateway
+export MAWAEED_PUBLIC_URL="${MAWAEED_PUBLIC_URL:-http://localhost:$PORT}"   # feedback links
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM

@@ -26,15 +26,15 @@ def bookable_slot(branch: dict | None, branch_id: str, service_id: str, start: d
                   now: datetime) -> catalogue.Slot:
     """The slot a person asks for, or the error that says why it cannot be booked."""
     catalogue.require_service(branch, branch_id, service_id)
-    problem = catalogue.window_problem(branch, start, now)
-    if problem:
-        english, arabic = WINDOW_MESSAGES[problem]
-        raise Conflict(english, code=problem, message_ar=arabic)
-    slot = catalogue.slot_at(branch, service_id, start)
+    slot = catalogue.slot_at(branch, service_id, start)  # first: is it a slot at all, then: can it be booked now
     if slot is None:
         raise Conflict("The branch has no slot for this service at this time (closed, a holiday, "
                        "or not the start of a slot).", code="SLOT_UNAVAILABLE",
                        message_ar="لا يوجد موعد متاح لهذه الخدمة في هذا الوقت.")
+    problem = catalogue.window_problem(branch, start, now)
+    if problem:
+        english, arabic = WINDOW_MESSAGES[problem]
+        raise Conflict(english, code=problem, message_ar=arabic)
     return slot
 
 

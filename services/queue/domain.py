@@ -44,7 +44,7 @@ class Ticket:
     id: str
     number: str
     seq: int
-    service: str
+    service: str                    # the queue it is in now
     kind: str                       # appointment | walk_in
     priority: str | None            # elderly | disabled
     status: str                     # waiting | called | served | no_show | closed_out
@@ -53,6 +53,7 @@ class Ticket:
     cpr: str
     language: str
     reference: str | None = None
+    checked_in_for: str | None = None   # the service it came for (quotas count this, transfers aside)
     appointment_start: datetime | None = None
     waiting_since: datetime | None = None
     waited_seconds: int = 0
@@ -178,7 +179,7 @@ def check_in_walk_in(day: Day, branch: dict, service: str, cpr: str, language: s
     if quota == 0:
         raise Conflict("This service takes appointments only; please book a time.", code="WALK_INS_NOT_TAKEN",
                        message_ar="هذه الخدمة بالمواعيد فقط، يرجى حجز موعد.")
-    if sum(1 for t in day.tickets.values() if t.kind == "walk_in" and t.service == service) >= quota:
+    if sum(1 for t in day.tickets.values() if t.kind == "walk_in" and t.checked_in_for == service) >= quota:
         raise Conflict("Today's places for walk-ins at this service are taken; please book a time.",
                        code="WALK_IN_QUOTA_REACHED",
                        message_ar="اكتمل عدد المراجعين دون موعد لهذه الخدمة اليوم، يرجى حجز موعد.")

@@ -27,6 +27,7 @@ def queue_tables(metadata: sa.MetaData) -> None:
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("number", sa.String(8), nullable=False),
         sa.Column("service", sa.String(64), nullable=False),
+        sa.Column("checked_in_for", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("priority", sa.String(16)),
         sa.Column("status", sa.String(16), nullable=False),
@@ -156,7 +157,7 @@ def project(uow: UnitOfWork, event: Event) -> None:
     if name == "CustomerCheckedIn":
         uow.execute(tickets.insert().values(
             id=p["ticket_id"], branch=p["branch"], day=p["day"], seq=int(p["number"].split("-")[1]),
-            number=p["number"], service=p["service"], kind=p["kind"], priority=p["priority"], status="waiting",
+            number=p["number"], service=p["service"], checked_in_for=p["service"], kind=p["kind"], priority=p["priority"], status="waiting",
             reference=p["reference"], cpr=p["cpr"], language=p["language"], on_time=p["on_time"],
             appointment_start=_naive(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
             queued_at=at, waiting_since=at, waited_seconds=0, recalls=0))
@@ -216,7 +217,7 @@ def load_day(uow: UnitOfWork, branch: str, day: date) -> Day:
         state.tickets[t.id] = Ticket(
             id=t.id, number=t.number, seq=t.seq, service=t.service, kind=t.kind, priority=t.priority,
             status=t.status, queued_at=_aware(t.queued_at), on_time=t.on_time, cpr=t.cpr, language=t.language,
-            reference=t.reference, appointment_start=_aware(t.appointment_start),
+            reference=t.reference, checked_in_for=t.checked_in_for, appointment_start=_aware(t.appointment_start),
             waiting_since=_aware(t.waiting_since), waited_seconds=t.waited_seconds, counter=t.counter,
             first_called_at=_aware(t.first_called_at), last_called_at=_aware(t.last_called_at), recalls=t.recalls,
             service_seconds=t.service_seconds, score=t.score)

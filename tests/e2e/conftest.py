@@ -54,6 +54,7 @@ class Suite:
             self.env.update({
                 "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}", "DATABASE_URL": PG_URL,
                 "DATABASE_SCHEMA_PREFIX": self.schema_prefix, "MAWAEED_FEED_URL": self.base_url,
+                "MAWAEED_PUBLIC_URL": self.base_url,
                 **{f"{name.upper()}_URL": f"http://127.0.0.1:{p}" for name, p in ports.items()},
             })
             self.commands = [
@@ -69,7 +70,8 @@ class Suite:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Healthy, and the booking service knows the schedule (a past start is refused as past, not unknown)."""
+        """Healthy, and the booking service knows the schedule: a past slot is refused as past (SLOT_IN_PAST),
+        which needs the branch, its services and its opening hours (before those, SLOT_UNAVAILABLE or 404)."""
         deadline = time.monotonic() + timeout
         probe = {"cpr": "900112345", "branch": "npra-isa-town", "service": "passport-renewal", "name": "Probe",
                  "language": "en", "start": "2026-12-01T07:00:00+03:00"}
@@ -79,7 +81,8 @@ class Suite:
                     raise RuntimeError(f"{process.args} exited early; see {self.workdir / 'suite.log'}")
             try:
                 if requests.get(f"{self.base_url}/health", timeout=2).status_code == 200 and \
-                        requests.post(f"{self.api}/bookings", json=probe, timeout=2).status_code == 409:
+                        requests.post(f"{self.api}/bookings", json=probe, timeout=2).json().get(
+                            "error", {}).get("code") == "SLOT_IN_PAST":
                     return
             except requests.RequestException:
                 pass

@@ -59,7 +59,7 @@ def fold(day: Day, event: NewEvent, now: datetime) -> None:
         day.tickets[p["ticket_id"]] = Ticket(
             id=p["ticket_id"], number=p["number"], seq=int(p["number"].split("-")[1]), service=p["service"],
             kind=p["kind"], priority=p["priority"], status="waiting", queued_at=now, on_time=p["on_time"],
-            cpr=p["cpr"], language=p["language"], reference=p["reference"],
+            cpr=p["cpr"], language=p["language"], reference=p["reference"], checked_in_for=p["service"],
             appointment_start=parse_instant(p["appointment_start"]) if p["appointment_start"] else None,
             waiting_since=now)
     elif name == "TicketCalled":
@@ -736,3 +736,16 @@ def test_closing_time_is_the_end_of_the_last_period(branch):
 def test_local_day_of_an_instant():
     assert domain.local_day(datetime(2026, 12, 6, 21, 30, tzinfo=UTC)) == MONDAY  # 00:30 on Monday in Bahrain
     assert domain.local_day(datetime(2026, 12, 7, 20, 59, tzinfo=UTC)) == MONDAY
+
+
+def test_a_transfer_does_not_move_a_walk_in_from_one_quota_to_another(branch):
+    room = Room(branch)
+    room.open("1", [PASSPORT, RESIDENCE], at(9))
+    moved = room.walk_in(RESIDENCE, at(9))
+    room.day.tickets[moved.id].service = PASSPORT  # as after a transfer: in the passport queue now
+    quota = domain.Policy.of(branch).walk_in_quota[RESIDENCE]
+    for minute in range(1, quota):
+        room.walk_in(RESIDENCE, at(9, minute), cpr=next_cpr())
+    with pytest.raises(Conflict) as excinfo:  # the transferred ticket still counts for the service it came for
+        domain.check_in_walk_in(room.day, branch, RESIDENCE, next_cpr(), "en", None, at(10))
+    refused(excinfo, "WALK_IN_QUOTA_REACHED")
