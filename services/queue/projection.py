@@ -235,13 +235,16 @@ def ticket_day(uow: UnitOfWork, ticket_id: str) -> tuple[str, date] | None:
 def days_to_close(uow: UnitOfWork, today: date) -> list[tuple[str, date]]:
     """Branch days up to today with tickets or appointments whose waiting room has not closed."""
     days, tickets = uow.tables["days"], uow.tables["tickets"]
-    closed = {(r.branch, r.day) for r in uow.execute(sa.select(days.c.branch, days.c.day).where(days.c.closed))}
-    candidates = {(r.branch, r.day) for r in uow.execute(
-        sa.select(tickets.c.branch, tickets.c.day).where(tickets.c.day <= today.isoformat()).distinct())}
-    candidates |= {(r.branch, r.day) for r in uow.execute(
-        sa.select(appointments.c.branch, appointments.c.day).where(appointments.c.day <= today.isoformat(),
-                                                                   appointments.c.status == "active").distinct())}
-    return sorted((b, date.fromisoformat(d)) for b, d in candidates - closed)
+
+    def open_days(table, *conditions):
+        closed = sa.exists().where(days.c.branch == table.c.branch, days.c.day == table.c.day, days.c.closed)
+        return {(r.branch, r.day) for r in uow.execute(sa.select(table.c.branch, table.c.day).where(
+            table.c.day <= today.isoformat(), ~closed, *conditions).distinct())}
+
+    # a day with tickets or open counters, or with bookings nobody has come for yet
+    candidates = open_days(tickets) | open_days(uow.tables["counters"], uow.tables["counters"].c.open)
+    candidates |= open_days(appointments, appointments.c.status == "active")
+    return sorted((b, date.fromisoformat(d)) for b, d in candidates)
 
 
 def open_days_with_calls(uow: UnitOfWork) -> list[tuple[str, date]]:
