@@ -7,7 +7,7 @@ export AMQP_URI="${AMQP_URI:-pyamqp://guest:guest@127.0.0.1:5672//}"
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 PORT="${MAWAEED_PORT:-8000}"
 export AVAILABILITY_URL="http://127.0.0.1:$((PORT + 1))" BOOKING_URL="http://127.0.0.1:$((PORT + 2))"
-export QUEUE_URL="http://127.0.0.1:$((PORT + 3))"
+export QUEUE_URL="http://127.0.0.1:$((PORT + 3))" NOTIFICATIONS_URL="http://127.0.0.1:$((PORT + 4))"
 export MAWAEED_FEED_URL="http://127.0.0.1:$PORT"   # subscribers catch up through the gateway
 export MAWAEED_PUBLIC_URL="${MAWAEED_PUBLIC_URL:-http://localhost:$PORT}"   # feedback links
 
@@ -16,5 +16,6 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 1))" .venv/bin/mawaeed run availability & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 2))" .venv/bin/mawaeed run booking & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 3))" .venv/bin/mawaeed run queue & pids+=($!)
+WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 4))" .venv/bin/mawaeed run notifications & pids+=($!)
 .venv/bin/mawaeed gateway --listen "0.0.0.0:$PORT" & pids+=($!)
 wait -n

@@ -20,6 +20,7 @@ SERVICES = {
     "availability": "services.availability.service:AvailabilityService",
     "booking": "services.booking.service:BookingService",
     "queue": "services.queue.service:QueueService",
+    "notifications": "services.notifications.service:NotificationsService",
 }
 
 
@@ -57,7 +58,8 @@ def gateway(args) -> int:
     serve(args.listen, {name: os.environ.get(f"{name.upper()}_URL", default)
                         for name, default in (("availability", "http://127.0.0.1:8001"),
                                               ("booking", "http://127.0.0.1:8002"),
-                                              ("queue", "http://127.0.0.1:8003"))})
+                                              ("queue", "http://127.0.0.1:8003"),
+                                              ("notifications", "http://127.0.0.1:8004"))})
     return 0
 
 

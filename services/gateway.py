@@ -25,6 +25,7 @@ ROUTES = [
      "queue"),
     (re.compile(r"^/api/v1/tickets/[^/]+/(recall|served|no-show|transfer)$"), "queue"),
     (re.compile(r"^/api/v1/feedback$|^/feedback/[^/]+$"), "queue"),
+    (re.compile(r"^/api/v1/notifications$"), "notifications"),
 ]
 
 

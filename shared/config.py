@@ -31,6 +31,14 @@ def nameko_config(env=os.environ) -> dict:
         # The base URL people open (feedback links); the key that signs feedback tokens. Set both in production.
         "MAWAEED_PUBLIC_URL": env.get("MAWAEED_PUBLIC_URL", f"http://localhost:{web_address.rsplit(':', 1)[-1]}"),
         "MAWAEED_FEEDBACK_KEY": env.get("MAWAEED_FEEDBACK_KEY", "embedded-only-feedback-key"),
+        # Notifications: with neither SMTP_URL nor SMS_GATEWAY_URL, messages go to MAWAEED_DATA_DIR/outbox/.
+        "SMTP_URL": env.get("SMTP_URL", ""),
+        "MAIL_FROM": env.get("MAIL_FROM", ""),
+        "SMS_GATEWAY_URL": env.get("SMS_GATEWAY_URL", ""),
+        "SMS_GATEWAY_KEY": env.get("SMS_GATEWAY_KEY", ""),
+        "NOTIFY_REMINDER_HOURS": float(env.get("NOTIFY_REMINDER_HOURS", "24")),
+        "NOTIFY_RETRY_SECONDS": float(env.get("NOTIFY_RETRY_SECONDS", "30")),
+        "NOTIFY_MAX_ATTEMPTS": int(env.get("NOTIFY_MAX_ATTEMPTS", "5")),
         "max_workers": int(env.get("MAWAEED_MAX_WORKERS", "20")),
         "serializer": "json",
     }

@@ -43,6 +43,13 @@ SUBSCRIPTIONS = {s.name: s for s in [
     Subscription("queue.bookings", "booking",
                  ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled")),
     Subscription("queue.catalogue", "availability", tuple(types_of("availability"))),
+    # notifications tell people about their bookings and their tickets
+    Subscription("notifications.bookings", "booking",
+                 ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",
+                  "booking.BookingExpired")),
+    Subscription("notifications.queue", "queue",
+                 ("queue.CustomerCheckedIn", "queue.TicketCalled", "queue.TicketServed")),
+    Subscription("notifications.catalogue", "availability", tuple(types_of("availability"))),
 ]}
 
 

@@ -1,1 +1,1 @@
-"""The notifications service: filled in by a later issue (see ../shared/DESIGN.md)."""
+"""The notifications service: confirmations, reminders, "you are called" and survey invitations."""

@@ -11,7 +11,8 @@ from shared.contracts import NewEvent
 from shared.errors import NotFound
 from shared.references import normalise_reference
 from shared.store import Database, UnitOfWork
-from services.queue import domain, feedback, projection, view
+from shared import feedback
+from services.queue import domain, projection, view
 from services.queue.domain import Day, local_day
 
 

@@ -156,4 +156,4 @@ def upcast(event: Event) -> Event:
 
 
 # Importing the contract modules registers them.
-from shared.contracts import availability, booking, queue  # noqa: E402,F401
+from shared.contracts import availability, booking, notifications, queue  # noqa: E402,F401

@@ -31,7 +31,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-SERVICES = ("availability", "booking", "queue")
+SERVICES = ("availability", "booking", "queue", "notifications")
 
 
 class Suite:

@@ -21,7 +21,8 @@ from shared.contracts import Event, validated_payload
 from shared.errors import Conflict, NotFound
 from shared.projection import apply_once
 from services.availability import catalogue_file
-from services.queue import commands, feedback, projection, replay
+from shared import feedback
+from services.queue import commands, projection, replay
 
 BRANCH = "npra-isa-town"            # office hours 07:00-14:00 local
 PASSPORT = "passport-renewal"       # prefix P, 20 minutes

@@ -13,7 +13,8 @@ from shared.clock import LOCAL, UTC, parse_instant
 from shared.contracts import NewEvent, validated_payload
 from shared.errors import Conflict, NotFound
 from services.availability import catalogue_file
-from services.queue import domain, feedback
+from shared import feedback
+from services.queue import domain
 from services.queue.domain import Counter, Day, Policy, Ticket
 
 # 2026-12-07 is a Monday (a working day); 2026-12-11 is a Friday; 2026-12-16 is National Day (a Wednesday).

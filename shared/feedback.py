@@ -1,6 +1,6 @@
 """Single-use feedback tokens: an HMAC of the ticket id, so no secret is stored in any event or table.
 
-The notifications service, holding the same key (MAWAEED_FEEDBACK_KEY), can put the same link in its SMS.
+The queue makes them; the notifications service, holding the same key (MAWAEED_FEEDBACK_KEY), can put the same link in its SMS.
 A token is single-use because the visit's stream accepts one SatisfactionRated.
 """
 import base64

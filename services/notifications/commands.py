@@ -1,0 +1,123 @@
+"""Scheduling messages from events (exactly once per key) and sending the ones that are due.
+
+A message is scheduled in the same transaction that records the source event as processed, so a redelivered
+event schedules nothing new. Sending happens afterwards: claim the message, send it, record NotificationSent.
+A crash between the send and that record sends it again on restart (with the same Message-ID), which is the
+one duplicate an external mail or SMS system cannot be made to avoid; everything else is exactly once.
+"""
+import logging
+from datetime import datetime, timedelta
+
+from eventlet.greenpool import GreenPool
+
+from shared import catalogue, feedback
+from shared.contracts import Event, NewEvent
+from shared.privacy import mask_recipient
+from shared.store import Database, UnitOfWork
+from services.notifications import messages, plan, projection
+from services.notifications.channels import ChannelError
+
+log = logging.getLogger(__name__)
+CALENDAR_KINDS = ("confirmation", "reminder", "reschedule", "cancellation")
+
+
+def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime, settings: plan.Settings) -> None:
+    for item in plan.plan(event, contact, now, settings):
+        if projection.known(uow, item.key):
+            continue
+        stored = uow.append(f"notification-{item.key}", 0, [NewEvent("notifications.NotificationScheduled", {
+            "key": item.key, "kind": item.kind, "channel": item.channel, "due_at": item.due_at.isoformat(),
+            "reference": item.reference, "ticket_id": item.ticket_id, "source_event_id": event.event_id,
+            "appointment_start": item.appointment_start.isoformat() if item.appointment_start else None,
+            "details": item.details,
+        }, event.directorate, correlation_id=event.correlation_id, causation_id=event.event_id)])
+        projection.project(uow, stored[0])
+
+
+def on_booking_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
+    projection.apply_booking_event(uow, event)
+    schedule(uow, event, projection.contact(uow, event.payload["reference"]), now, settings)
+
+
+def on_queue_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
+    projection.apply_queue_event(uow, event)
+    if event.type in ("queue.TicketCalled", "queue.TicketServed"):
+        ticket = projection.ticket(uow, event.payload["ticket_id"])
+        contact = projection.contact(uow, ticket["reference"]) if ticket else None  # walk-ins left no contact
+        schedule(uow, event, contact and {**contact, "ticket_number": ticket["number"]}, now, settings)
+
+
+def _record(db: Database, item: dict, type_: str, payload: dict) -> None:
+    with db.transaction() as uow:
+        stream = f"notification-{item['key']}"
+        stored = uow.append(stream, uow.store.stream_version(stream), [NewEvent(
+            f"notifications.{type_}", {"key": item["key"], "kind": item["kind"], "channel": item["channel"],
+                                       **payload})])
+        projection.project(uow, stored[0])
+
+
+class Outbound:
+    """What sending needs besides the database: channels, templates, settings and links."""
+
+    def __init__(self, channels: dict, settings: plan.Settings, public_url: str, feedback_key: str):
+        self.channels, self.settings = channels, settings
+        self.public_url, self.feedback_key = public_url, feedback_key
+        self.templates = messages.environment()
+
+
+def dispatch_due(db: Database, outbound: Outbound, now: datetime, concurrency: int = 10) -> int:
+    """Send what is due, several at a time, so one slow server does not hold back the rest."""
+    with db.transaction() as uow:
+        items = projection.due(uow, now)
+    return sum(GreenPool(concurrency).imap(lambda item: send_one(db, outbound, item, now), items))
+
+
+def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int:
+    """1 when the message was settled (sent, failed for good, withdrawn), 0 when it waits for a retry."""
+    with db.transaction() as uow:
+        if not projection.claim(uow, item["key"], now, now + timedelta(minutes=2)):
+            return 0  # another dispatcher has it
+        contact = projection.contact(uow, item["reference"])
+        branch = catalogue.load_branch(uow, contact["branch"]) if contact else None
+    reason = plan.withdrawal(item["kind"], item["due_at"], item["appointment_start"], contact, now, outbound.settings)
+    if reason is None and branch is None:
+        reason = "the branch is not known"
+    if reason:
+        _record(db, item, "NotificationWithdrawn", {"reason": reason})
+        return 1
+    message = build(outbound, item, contact, branch, now)
+    masked = mask_recipient(item["channel"], message.to)
+    attempts = item["attempts"] + 1
+    try:
+        outbound.channels[item["channel"]].send(message)
+    except ChannelError as exc:
+        if attempts >= outbound.settings.max_attempts:
+            log.error("%s %s to %s failed for good after %d attempts: %s", item["kind"], item["channel"], masked,
+                      attempts, exc)
+            _record(db, item, "NotificationFailed", {"reason": str(exc)[:500], "attempts": attempts})
+            return 1
+        log.warning("%s %s to %s failed (attempt %d of %d), retrying: %s", item["kind"], item["channel"], masked,
+                    attempts, outbound.settings.max_attempts, exc)
+        with db.transaction() as uow:
+            projection.retry_later(uow, item["key"], attempts, now + outbound.settings.retry_delay(attempts))
+        return 0
+    _record(db, item, "NotificationSent", {"to": masked, "attempts": attempts})
+    log.info("sent %s by %s to %s", item["kind"], item["channel"], masked)
+    return 1
+
+
+def build(outbound: Outbound, item: dict, contact: dict, branch: dict, now: datetime) -> messages.Message:
+    kind, channel, language = item["kind"], item["channel"], contact["language"]
+    details = dict(item["details"])
+    if kind == "survey":
+        details["feedback_url"] = feedback.link(item["ticket_id"], outbound.feedback_key, outbound.public_url)["url"]
+    start = item["appointment_start"] or contact["start"]
+    values = messages.context(kind, language, branch, contact["service"], contact["name"], contact["reference"],
+                              start, details, outbound.public_url)
+    to = contact["email"] if channel == "email" else contact["mobile"]
+    message = messages.render(outbound.templates, kind, channel, language, to, values, item["key"])
+    if channel == "email" and kind in CALENDAR_KINDS:
+        message.attachments.append(("appointment.ics", "text/calendar", messages.calendar_file(
+            contact["reference"], branch, contact["service"], start, language, stamp=now,
+            sequence=int(now.timestamp()) // 60, cancelled=kind == "cancellation")))
+    return message

@@ -1,0 +1,97 @@
+"""Rendering a message: the person's language picks the template (templates/<kind>.<lang>.j2, which a platform
+team may edit); an email confirmation carries the appointment as an .ics calendar file."""
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from icalendar import Calendar, Event as CalendarEvent
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from shared.clock import LOCAL
+
+TEMPLATES = Path(__file__).with_name("templates")
+AR_WEEKDAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
+AR_MONTHS = ("يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر",
+             "ديسمبر")
+WHAT_TO_BRING = {
+    "ar": ["بطاقة الهوية سارية المفعول", "المستندات المطلوبة للخدمة وأصولها"],
+    "en": ["Your valid identity card", "The documents the service needs, with the originals"],
+}
+
+
+@dataclass
+class Message:
+    kind: str
+    channel: str
+    language: str
+    to: str
+    sms: str
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    message_id: str = ""
+    attachments: list = field(default_factory=list)  # (filename, content type, bytes)
+
+
+def environment(directory: Path = TEMPLATES) -> Environment:
+    return Environment(loader=FileSystemLoader(str(directory)),
+                       autoescape=select_autoescape(enabled_extensions=("j2",), default_for_string=True),
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, undefined=StrictUndefined)
+
+
+def local_date(instant: datetime, language: str) -> str:
+    day = instant.astimezone(LOCAL)
+    if language == "ar":
+        return f"{AR_WEEKDAYS[day.weekday()]} {day.day} {AR_MONTHS[day.month - 1]} {day.year}"
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def context(kind: str, language: str, branch: dict, service_id: str, name: str, reference: str | None,
+            start: datetime | None, details: dict, public_url: str) -> dict:
+    service = branch["services"][service_id]
+    values = {
+        "name": name, "reference": reference, "help_url": public_url,
+        "branch_name": branch[f"name_{language}"], "service_name": service[f"name_{language}"],
+        "duration_minutes": service["duration_minutes"], "what_to_bring": WHAT_TO_BRING[language],
+        "booking_url": f"{public_url.rstrip('/')}/?reference={reference}" if reference else public_url,
+        "ticket_number": details.get("ticket_number", ""), "counter": details.get("counter", ""),
+        "feedback_url": details.get("feedback_url", ""),
+    }
+    if start:
+        values.update(date=local_date(start, language), time=f"{start.astimezone(LOCAL):%H:%M}")
+    if "previous_start" in details:
+        previous = datetime.fromisoformat(details["previous_start"])
+        values.update(previous_date=local_date(previous, language), previous_time=f"{previous.astimezone(LOCAL):%H:%M}")
+    return values
+
+
+def render(env: Environment, kind: str, channel: str, language: str, to: str, values: dict, key: str) -> Message:
+    module = env.get_template(f"{kind}.{language}.j2").make_module(values)
+
+    def part(name):
+        return str(getattr(module, name, "")).strip()
+
+    return Message(kind, channel, language, to, sms=part("sms"), subject=part("subject"), text=part("text"),
+                   html=part("html"), message_id=f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@mawaeed>")
+
+
+def calendar_file(reference: str, branch: dict, service_id: str, start: datetime, language: str, stamp: datetime,
+                  sequence: int = 0, cancelled: bool = False) -> bytes:
+    """An iCalendar (RFC 5545) file of the appointment, times in UTC; the same UID for every version of it."""
+    service = branch["services"][service_id]
+    calendar = Calendar()
+    calendar.add("prodid", "-//Mawaeed//مواعيد//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    event = CalendarEvent()
+    event.add("uid", f"{reference}@mawaeed")
+    event.add("sequence", sequence)
+    event.add("dtstamp", stamp)
+    event.add("dtstart", start)
+    event.add("dtend", start + timedelta(minutes=service["duration_minutes"]))
+    event.add("summary", f"{service[f'name_{language}']} ({reference})")
+    event.add("location", branch[f"name_{language}"])
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    calendar.add_component(event)
+    return calendar.to_ical()

@@ -1,0 +1,20 @@
+"""What logs and events may show of a person: enough to tell messages apart, never the whole identifier."""
+
+
+def mask_cpr(cpr: str | None) -> str:
+    return f"{cpr[:2]}*****{cpr[-2:]}" if cpr and len(cpr) >= 6 else "***"
+
+
+def mask_phone(number: str | None) -> str:
+    return f"{number[:4]}****{number[-2:]}" if number and len(number) >= 8 else "***"
+
+
+def mask_email(address: str | None) -> str:
+    if not address or "@" not in address:
+        return "***"
+    user, _, domain = address.partition("@")
+    return f"{user[:1]}***@{domain}"
+
+
+def mask_recipient(channel: str, to: str) -> str:
+    return mask_email(to) if channel == "email" else mask_phone(to)
