@@ -1,0 +1,308 @@
+"""The notification templates (services/notifications/templates/{kind}.{lang}.j2), rendered the way the notifications
+service renders them: one Jinja2 environment, `get_template(...).make_module(context)`, parts read as module attributes
+and stripped."""
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jinja2
+import pytest
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "services" / "notifications" / "templates"
+KINDS = ("confirmation", "reminder", "cancellation", "reschedule", "called", "survey")
+LANGS = ("ar", "en")
+EMAIL_KINDS = tuple(kind for kind in KINDS if kind != "called")
+PARTS = {**{kind: ("subject", "text", "html", "sms") for kind in EMAIL_KINDS}, "called": ("subject", "sms")}
+SMS_LIMIT = {"ar": 140, "en": 160}
+ONE_ARABIC_SMS = {"cancellation", "reschedule", "called"}  # these fit one 70-character Arabic SMS
+ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+ARABIC_SCRIPT = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+CPR = "880412345"
+
+ENV = Environment(loader=FileSystemLoader(TEMPLATES),
+                  autoescape=select_autoescape(enabled_extensions=("j2",), default_for_string=True),
+                  trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, undefined=StrictUndefined)
+
+# the variables each kind's template must use: taking any one away fails the render
+REQUIRED = {
+    "confirmation": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time",
+                     "duration_minutes", "booking_url", "what_to_bring"},
+    "reminder": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time", "booking_url",
+                 "what_to_bring"},
+    "cancellation": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time"},
+    "reschedule": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time", "previous_date",
+                   "previous_time", "duration_minutes", "booking_url", "what_to_bring"},
+    "called": {"ticket_number", "counter"},
+    "survey": {"name", "branch_name", "service_name", "reference", "help_url", "feedback_url", "ticket_number"},
+}
+
+# a feedback link as shared/feedback.link makes it: public URL, /feedback/, ticket id (a UUID), ".", 20 characters
+FEEDBACK_URL = "https://mawaeed.example.bh/feedback/0b6f3c2e-8d1a-4f57-a9c4-2e7d5b13f086.W8kq3Zp0Lr7Yx2NbT5vA"
+
+SAMPLES = {
+    "ar": {
+        "name": "فاطمة عبدالله الجودر", "branch_name": "فرع مدينة عيسى", "service_name": "تجديد جواز السفر",
+        "reference": "K7MX-9QRD", "help_url": "https://mawaeed.example.bh/help?lang=ar&topic=booking",
+        "date": "الاثنين 7 ديسمبر 2026", "time": "09:20", "duration_minutes": 20,
+        "booking_url": "https://mawaeed.example.bh/ar/bookings/K7MX-9QRD",
+        "what_to_bring": ["البطاقة الذكية (بطاقة الهوية)", "جواز السفر الحالي", "صورة شخصية حديثة"],
+        "previous_date": "الأحد 6 ديسمبر 2026", "previous_time": "11:40",
+        "ticket_number": "P-014", "counter": "5", "feedback_url": FEEDBACK_URL,
+    },
+    "en": {
+        "name": "Maria D'Souza", "branch_name": "Isa Town branch", "service_name": "Passport renewal",
+        "reference": "K7MX-9QRD", "help_url": "https://mawaeed.example.bh/help?lang=en&topic=booking",
+        "date": "Monday 7 December 2026", "time": "09:20", "duration_minutes": 20,
+        "booking_url": "https://mawaeed.example.bh/en/bookings/K7MX-9QRD",
+        "what_to_bring": ["Smart card (identity card)", "Current passport", "A recent passport photo"],
+        "previous_date": "Sunday 6 December 2026", "previous_time": "11:40",
+        "ticket_number": "P-014", "counter": "5", "feedback_url": FEEDBACK_URL,
+    },
+}
+# the longest values the seed catalogue and the date format give, for the SMS length limits
+LONGEST = {
+    "ar": {"name": "عبدالرحمن محمد عبدالله يوسف آل خليفة", "branch_name": "مركز خدمات التخليص الجمركي في ميناء خليفة بن سلمان",
+           "service_name": "شهادة حسن السيرة والسلوك", "date": "الأربعاء 30 ديسمبر 2026",
+           "previous_date": "الثلاثاء 29 ديسمبر 2026", "ticket_number": "K-114", "counter": "12"},
+    "en": {"name": "Christopher Alexander Fernandes-D'Souza",
+           "branch_name": "Customs Clearance Service Centre, Khalifa bin Salman Port",
+           "service_name": "Certificate of good conduct", "date": "Wednesday 30 September 2026",
+           "previous_date": "Wednesday 23 September 2026", "ticket_number": "K-114", "counter": "12"},
+}
+
+# which context values must appear in which part
+FACTS = {
+    "confirmation": {"subject": ("branch_name", "date", "time"),
+                     "sms": ("reference", "branch_name", "date", "time"),
+                     "text": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
+                              "help_url"),
+                     "html": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
+                              "help_url")},
+    "reminder": {"subject": ("branch_name", "date", "time"),
+                 "sms": ("reference", "branch_name", "date", "time"),
+                 "text": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
+                          "help_url"),
+                 "html": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
+                          "help_url")},
+    "cancellation": {"subject": ("branch_name", "date"),
+                     "sms": ("reference", "date", "time"),
+                     "text": ("name", "reference", "service_name", "branch_name", "date", "time", "help_url"),
+                     "html": ("name", "reference", "service_name", "branch_name", "date", "time", "help_url")},
+    "reschedule": {"subject": ("date", "time"),
+                   "sms": ("reference", "date", "time"),
+                   "text": ("name", "reference", "previous_date", "previous_time", "date", "time", "branch_name",
+                            "service_name", "booking_url", "help_url"),
+                   "html": ("name", "reference", "previous_date", "previous_time", "date", "time", "branch_name",
+                            "service_name", "booking_url", "help_url")},
+    "called": {"subject": ("ticket_number",), "sms": ("ticket_number", "counter")},
+    "survey": {"subject": ("branch_name",),
+               "sms": ("feedback_url",),
+               "text": ("name", "branch_name", "service_name", "feedback_url", "ticket_number", "reference",
+                        "help_url"),
+               "html": ("name", "branch_name", "service_name", "feedback_url", "ticket_number", "reference",
+                        "help_url")},
+}
+BRING_HEADING = {"ar": "إحضار", "en": "Please bring"}
+CALENDAR = {"ar": "ملف تقويم", "en": "calendar file"}
+REFERENCE_LABEL = {"ar": "رقم الحجز", "en": "Booking reference"}
+
+
+def context(kind: str, lang: str, **overrides) -> dict:
+    """What the notifications service passes for one kind, plus a CPR that no template may show."""
+    sample = SAMPLES[lang]
+    keys = {"name", "branch_name", "service_name", "reference", "help_url"}
+    if kind in ("confirmation", "reminder", "cancellation", "reschedule"):
+        keys |= {"date", "time", "duration_minutes", "booking_url", "what_to_bring"}
+    if kind == "reschedule":
+        keys |= {"previous_date", "previous_time"}
+    if kind == "called":
+        keys |= {"ticket_number", "counter"}
+    if kind == "survey":
+        keys |= {"feedback_url", "ticket_number"}
+    return {**{key: sample[key] for key in keys}, "cpr": CPR, **overrides}
+
+
+def render(kind: str, lang: str, ctx: dict) -> dict[str, str]:
+    module = ENV.get_template(f"{kind}.{lang}.j2").make_module(ctx)
+    parts = {}
+    for part in PARTS[kind]:
+        assert hasattr(module, part), f"{kind}.{lang}.j2 defines no {part}"
+        parts[part] = str(getattr(module, part)).strip()
+    return parts
+
+
+def shown(value, part: str) -> str:
+    """How a context value looks in a part: escaped in html, as written in the plain-text parts."""
+    return str(escape(value)) if part == "html" else str(value)
+
+
+class TagBalance(HTMLParser):
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.open, self.errors, self.tags = [], [], set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.open or self.open[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.open[-1:] or 'nothing'}")
+        else:
+            self.open.pop()
+
+
+every_template = pytest.mark.parametrize("kind, lang", [(kind, lang) for kind in KINDS for lang in LANGS])
+every_email = pytest.mark.parametrize("kind, lang", [(kind, lang) for kind in EMAIL_KINDS for lang in LANGS])
+
+
+def test_the_directory_holds_exactly_the_twelve_templates():
+    assert sorted(path.name for path in TEMPLATES.iterdir()) == sorted(
+        f"{kind}.{lang}.j2" for kind in KINDS for lang in LANGS)
+
+
+@every_template
+def test_every_part_is_there_and_clean(kind, lang):
+    parts = render(kind, lang, context(kind, lang))
+    for part, value in parts.items():
+        assert value, f"{kind}.{lang} {part} is empty"
+        for leftover in ("None", "Undefined", "{{", "}}", "{%", "%}", "{#", "#}"):
+            assert leftover not in value, f"{kind}.{lang} {part} contains {leftover!r}"
+    assert "\n" not in parts["subject"]
+    for part in ("subject", "sms", "text"):
+        if part in parts:
+            assert not re.search(r"</?[a-zA-Z][^>]*>", parts[part]), f"HTML in {kind}.{lang} {part}"
+
+
+@every_email
+def test_html_is_a_small_complete_document(kind, lang):
+    ctx = context(kind, lang)
+    html = render(kind, lang, ctx)["html"]
+    assert html.startswith("<!doctype html>")
+    assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}">' in html
+    assert html.endswith("</html>")
+    assert '<meta charset="utf-8">' in html
+    assert re.search(r"<title>[^<]+</title>", html)
+    balance = TagBalance()
+    balance.feed(html)
+    balance.close()
+    assert not balance.errors and not balance.open, (balance.errors, balance.open)
+    # inline CSS only; no external images, fonts, style sheets or scripts
+    assert balance.tags.isdisjoint({"style", "link", "script", "img", "iframe", "object"}), balance.tags
+    for forbidden in ("url(", "@import", "@font-face", " class="):
+        assert forbidden not in html
+    links = set(re.findall(r"https?://[^\"'\s<>]+", html))
+    assert links <= {str(escape(ctx[key])) for key in ("booking_url", "help_url", "feedback_url") if key in ctx}
+    if kind == "survey":
+        assert ctx["ticket_number"] in html and ctx["reference"] in html
+    else:
+        assert ctx["reference"] in html and ctx["time"] in html
+
+
+@every_template
+def test_sms_is_one_short_plain_line(kind, lang):
+    sms = render(kind, lang, context(kind, lang))["sms"]
+    assert "\n" not in sms and "<" not in sms and ">" not in sms
+    assert len(sms) <= SMS_LIMIT[lang], (len(sms), sms)
+    if lang == "ar" and kind in ONE_ARABIC_SMS:
+        assert len(sms) <= 70, (len(sms), sms)
+
+
+@every_template
+def test_sms_stays_within_the_limit_with_the_longest_values(kind, lang):
+    sms = render(kind, lang, context(kind, lang, **{
+        key: value for key, value in LONGEST[lang].items() if key in context(kind, lang)}))["sms"]
+    assert len(sms) <= SMS_LIMIT[lang], (len(sms), sms)
+    if lang == "ar" and kind in ONE_ARABIC_SMS:
+        assert len(sms) <= 70, (len(sms), sms)
+
+
+@every_template
+def test_arabic_templates_are_arabic_and_english_ones_are_not(kind, lang):
+    for part, value in render(kind, lang, context(kind, lang)).items():
+        if lang == "ar":
+            assert ARABIC_LETTER.search(value), f"no Arabic in {kind}.ar {part}"
+        else:
+            assert not ARABIC_SCRIPT.search(value), f"Arabic in {kind}.en {part}: {ARABIC_SCRIPT.findall(value)}"
+
+
+@every_template
+def test_the_facts_appear_where_they_must(kind, lang):
+    ctx = context(kind, lang)
+    parts = render(kind, lang, ctx)
+    for part, keys in FACTS[kind].items():
+        for key in keys:
+            assert shown(ctx[key], part) in parts[part], f"{kind}.{lang} {part} lacks {key} {ctx[key]!r}"
+    if "what_to_bring" in REQUIRED[kind]:
+        for part in ("text", "html"):
+            assert BRING_HEADING[lang] in parts[part]
+            for item in ctx["what_to_bring"]:
+                assert shown(item, part) in parts[part], f"{kind}.{lang} {part} lacks {item!r}"
+    # the calendar file goes with the confirmation email only
+    for part in ("text", "html"):
+        if part in parts:
+            assert (CALENDAR[lang] in parts[part]) == (kind == "confirmation"), (kind, lang, part)
+    assert CALENDAR[lang] not in parts["sms"]
+
+
+@every_template
+def test_no_part_shows_a_cpr(kind, lang):
+    for part, value in render(kind, lang, context(kind, lang)).items():
+        assert CPR not in value, f"{kind}.{lang} {part} shows the CPR"
+        assert CPR not in re.sub(r"\D", "", value), f"{kind}.{lang} {part} shows the CPR's digits"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_walk_in_survey_has_no_reference(lang):
+    ctx = context("survey", lang, reference=None)
+    parts = render("survey", lang, ctx)
+    for part, value in parts.items():
+        assert "None" not in value
+        assert REFERENCE_LABEL[lang] not in value, f"survey.{lang} {part} names a reference the walk-in never had"
+    for part in ("text", "html"):
+        assert ctx["ticket_number"] in parts[part] and ctx["feedback_url"] in parts[part]
+
+
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "reschedule"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_nothing_to_bring_leaves_no_empty_list(kind, lang):
+    parts = render(kind, lang, context(kind, lang, what_to_bring=[]))
+    assert BRING_HEADING[lang] not in parts["text"] and BRING_HEADING[lang] not in parts["html"]
+    assert "<ul" not in parts["html"] and "•" not in parts["text"]
+    assert "\n\n\n" not in parts["text"]
+
+
+@pytest.mark.parametrize("lang, minutes, expected", [
+    ("ar", 1, "دقيقة واحدة"), ("ar", 2, "دقيقتان"), ("ar", 5, "5 دقائق"), ("ar", 10, "10 دقائق"),
+    ("ar", 15, "15 دقيقة"), ("ar", 30, "30 دقيقة"), ("en", 1, "1 minute"), ("en", 30, "30 minutes"),
+])
+def test_duration_reads_naturally(lang, minutes, expected):
+    parts = render("confirmation", lang, context("confirmation", lang, duration_minutes=minutes))
+    assert expected in parts["text"] and expected in parts["html"]
+    if lang == "en" and minutes == 1:
+        assert "1 minutes" not in parts["text"]
+
+
+@every_email
+def test_plain_text_parts_keep_values_as_written_and_html_escapes_them(kind, lang):
+    name = "Seán O'Neill & <b>Co</b>" if lang == "en" else "مريم <b>الدوسري</b> & أخواتها"
+    ctx = context(kind, lang, name=name)
+    parts = render(kind, lang, ctx)
+    assert name in parts["text"] and ctx["help_url"] in parts["text"]
+    assert str(escape(name)) in parts["html"] and "<b>" not in parts["html"]
+    assert str(escape(ctx["help_url"])) in parts["html"] and "&amp;topic=" in parts["html"]
+    assert all(isinstance(parts[part], str) for part in parts)
+
+
+@pytest.mark.parametrize("kind, lang, missing", [
+    (kind, lang, key) for kind in KINDS for lang in LANGS for key in sorted(REQUIRED[kind])])
+def test_a_missing_variable_fails_the_render(kind, lang, missing):
+    ctx = context(kind, lang)
+    del ctx[missing]
+    with pytest.raises(jinja2.UndefinedError):
+        render(kind, lang, ctx)
