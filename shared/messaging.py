@@ -93,6 +93,10 @@ class EventSubscriber(Consumer):
                     log.info("%s caught up on %d events of %s from its log", self.subscription_name, applied, source)
                 return
             except HTTPError as exc:  # answered, but not with this feed: waiting will not change that
+                if exc.code >= 500:  # ...unless the source is still starting
+                    log.debug("%s: %s feed answered %s; attempt %d", self.subscription_name, source, exc, attempt)
+                    eventlet.sleep(min(2.0, 0.1 * attempt))
+                    continue
                 log.warning("%s: %s does not serve the %s feed (%s); live events only; set MAWAEED_FEED_URL",
                             self.subscription_name, feed_url, source, exc)
                 return

@@ -31,6 +31,7 @@ class Relay:
         self._doorbell = Doorbell()
         self._running = False
         self._unroutable = set()
+        self._subscribed = {t for s in topology.subscriptions_to(service) for t in s.types}
 
     # -- the loop ----------------------------------------------------------------------------------
     def ring(self) -> None:
@@ -86,8 +87,9 @@ class Relay:
             )
             if event.event_id in self._unroutable:
                 metrics.EVENTS_UNROUTABLE.labels(self.service, event.type).inc()
-                log.warning("%s %s had no queue bound; it stays in the log for catch-up",
-                            event.wire_name, event.event_id)
+                if event.type in self._subscribed:  # someone should have been listening
+                    log.warning("%s %s had no queue bound; it stays in the log for catch-up",
+                                event.wire_name, event.event_id)
             confirmed.append(event.position)
         self.forget(confirmed)
         metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))

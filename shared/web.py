@@ -175,6 +175,11 @@ class SharedWsgiApp(WsgiApp):
                                fields={"after": args.get("after"), "limit": args.get("limit")},
                                message_ar="قيم after أو limit غير صحيحة.") from None
         storage = next(d for d in containers[service].dependencies if hasattr(d, "health_check"))
+        if storage.db is None:
+            error = DomainError(f"The {service} service is starting; try again shortly.", code="STARTING",
+                                message_ar="الخدمة قيد التشغيل، يرجى المحاولة بعد قليل.")
+            error.status = 503
+            raise error
         with storage.db.transaction() as uow:
             events = uow.store.read_all(after=after, limit=limit)
             head = uow.store.head()

@@ -26,12 +26,12 @@ def as_email(message: Message, sender: str) -> EmailMessage:
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = sender, message.to, message.subject
     email["Message-ID"] = message.message_id  # the same for a message sent twice: mail clients fold duplicates
-    email["Content-Language"] = message.language
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
     for filename, content_type, data in message.attachments:
         maintype, subtype = content_type.split("/")
         email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    email["Content-Language"] = message.language  # after the body: building parts moves Content-* headers
     return email
 
 

@@ -18,7 +18,7 @@ from services.notifications import messages, plan, projection
 from services.notifications.channels import ChannelError
 
 log = logging.getLogger(__name__)
-CALENDAR_KINDS = ("confirmation", "reminder", "reschedule", "cancellation")
+CALENDAR_KINDS = ("confirmation", "reschedule", "cancellation")  # they create or change the calendar entry
 
 
 def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime, settings: plan.Settings) -> None:
@@ -36,7 +36,17 @@ def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime,
 
 def on_booking_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
     projection.apply_booking_event(uow, event)
-    schedule(uow, event, projection.contact(uow, event.payload["reference"]), now, settings)
+    contact = projection.contact(uow, event.payload["reference"])
+    withdraw_reminders(uow, contact, now, settings)
+    schedule(uow, event, contact, now, settings)
+
+
+def withdraw_reminders(uow: UnitOfWork, contact: dict | None, now: datetime, settings: plan.Settings) -> None:
+    """A cancelled or moved booking withdraws its pending reminders at once (not only when they fall due)."""
+    for item in projection.scheduled_reminders(uow, contact["reference"]) if contact else []:
+        reason = plan.withdrawal("reminder", item["due_at"], item["appointment_start"], contact, now, settings)
+        if reason:
+            _append(uow, item, "NotificationWithdrawn", {"reason": reason})
 
 
 def on_queue_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
@@ -47,13 +57,16 @@ def on_queue_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.
         schedule(uow, event, contact and {**contact, "ticket_number": ticket["number"]}, now, settings)
 
 
+def _append(uow: UnitOfWork, item: dict, type_: str, payload: dict) -> None:
+    stream = f"notification-{item['key']}"
+    stored = uow.append(stream, uow.store.stream_version(stream), [NewEvent(
+        f"notifications.{type_}", {"key": item["key"], "kind": item["kind"], "channel": item["channel"], **payload})])
+    projection.project(uow, stored[0])
+
+
 def _record(db: Database, item: dict, type_: str, payload: dict) -> None:
     with db.transaction() as uow:
-        stream = f"notification-{item['key']}"
-        stored = uow.append(stream, uow.store.stream_version(stream), [NewEvent(
-            f"notifications.{type_}", {"key": item["key"], "kind": item["kind"], "channel": item["channel"],
-                                       **payload})])
-        projection.project(uow, stored[0])
+        _append(uow, item, type_, payload)
 
 
 class Outbound:

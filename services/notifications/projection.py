@@ -125,13 +125,22 @@ def known(uow: UnitOfWork, key: str) -> bool:
     return uow.execute(sa.select(messages.c.key).where(messages.c.key == key)).first() is not None
 
 
+def _message(row) -> dict:
+    return {**row._mapping, "due_at": aware(row.due_at), "appointment_start": aware(row.appointment_start),
+            "details": json.loads(row.details)}
+
+
 def due(uow: UnitOfWork, now: datetime, limit: int = 50) -> list[dict]:
     rows = uow.execute(sa.select(messages).where(
         messages.c.status == "scheduled", messages.c.next_attempt_at <= naive(now),
         sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < naive(now)))
         .order_by(messages.c.next_attempt_at).limit(limit))
-    return [{**r._mapping, "due_at": aware(r.due_at), "appointment_start": aware(r.appointment_start),
-             "details": json.loads(r.details)} for r in rows]
+    return [_message(r) for r in rows]
+
+
+def scheduled_reminders(uow: UnitOfWork, reference: str) -> list[dict]:
+    return [_message(r) for r in uow.execute(sa.select(messages).where(
+        messages.c.reference == reference, messages.c.kind == "reminder", messages.c.status == "scheduled"))]
 
 
 def claim(uow: UnitOfWork, key: str, now: datetime, until: datetime) -> bool:

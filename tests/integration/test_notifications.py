@@ -136,8 +136,10 @@ def test_messages_missed_while_down_are_sent_once_and_a_due_reminder_too(notify_
     subjects = sorted(m["Subject"] for m in smtp.messages())
     for reference in references:
         assert sum(reference in s for s in subjects) == 2  # its confirmation and its reminder, once each
-    kinds = sorted(e.payload["kind"] for e in log_of(config, "notifications.NotificationSent"))
-    assert kinds == ["confirmation"] * 4 + ["reminder"] * 4  # by email and by SMS
+    sent = wait_until(lambda: len(log_of(config, "notifications.NotificationSent")) >= 8 and
+                      log_of(config, "notifications.NotificationSent"))
+    assert sorted(e.payload["kind"] for e in sent) == ["confirmation"] * 4 + ["reminder"] * 4  # email and SMS
+    assert len(sms.received) == 4
 
 
 def test_a_refusing_mail_server_yields_retries_then_failures_and_booking_goes_on(
