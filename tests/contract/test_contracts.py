@@ -123,6 +123,7 @@ def test_the_design_events_are_registered():
     assert {f"queue.{t}" for t in ("CustomerCheckedIn", "TicketCalled", "TicketRecalled", "TicketServed",
                                    "TicketNoShow", "TicketTransferred", "CounterOpened", "CounterClosed",
                                    "SatisfactionRated")} <= set(types_of("queue"))
+    assert {"notifications.NotificationSent", "notifications.NotificationFailed"} <= set(types_of("notifications"))
 
 
 # -- what is refused -------------------------------------------------------------------------------------
