@@ -14,6 +14,7 @@ from shared.commands import retrying
 from shared.clock import LOCAL, UTC
 from shared.contracts import NewEvent
 from shared.errors import ConcurrencyError, Conflict, NotFound
+from shared.privacy import mask_cpr
 from shared.references import new_reference, normalise_reference
 from shared.store import Database, UnitOfWork
 from services.booking import rules
@@ -81,7 +82,7 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
                     with uow.conn.begin_nested():
                         uow.execute(people.insert().values(cpr=cpr, version=1))
                 except sa.exc.IntegrityError:
-                    raise ConcurrencyError(f"person {cpr[:4]}***** booked meanwhile") from None
+                    raise ConcurrencyError(f"person {mask_cpr(cpr)} booked meanwhile") from None
             else:
                 _bump(uow, people, people.c.cpr, cpr, person_version)
             reference = new_reference()

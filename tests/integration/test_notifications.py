@@ -142,17 +142,23 @@ def test_messages_missed_while_down_are_sent_once_and_a_due_reminder_too(notify_
     assert len(sms.received) == 4
 
 
-def test_a_refusing_mail_server_yields_retries_then_failures_and_booking_goes_on(
-        tmp_path, config, runner_factory, sms):
+@pytest.mark.parametrize("server", ["refusing", "down"])
+def test_a_refusing_or_absent_mail_server_yields_retries_then_failures_and_booking_goes_on(
+        server, tmp_path, config, runner_factory, sms):
     refusing = SmtpServer(tmp_path / "refusing", refuse=True)
+    url = refusing.url
+    if server == "down":
+        refusing.stop()  # nothing listens on that port any more
     try:
-        config.update(SMTP_URL=refusing.url, SMS_GATEWAY_URL=sms.url, SMS_GATEWAY_KEY=sms.key,
+        config.update(SMTP_URL=url, SMS_GATEWAY_URL=sms.url, SMS_GATEWAY_KEY=sms.key,
                       NOTIFY_RETRY_SECONDS=0.2, NOTIFY_MAX_ATTEMPTS=3)
         runner_factory(config, AvailabilityService, BookingService, NotificationsService).start()
         first = book(config, cpr="900112345", language="en")
         failed = wait_until(lambda: log_of(config, "notifications.NotificationFailed"), timeout=20)
-        assert failed[0].payload["attempts"] == 3 and "550" in failed[0].payload["reason"]
+        assert failed[0].payload["attempts"] == 3
+        assert ("550" if server == "refusing" else "Connection") in failed[0].payload["reason"]
         assert first and book(config, cpr="900112346", language="en")  # booking keeps working
         wait_until(lambda: len(sms.received) == 2)  # and the other channel was never held back
     finally:
-        refusing.stop()
+        if server == "refusing":
+            refusing.stop()
