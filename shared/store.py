@@ -9,13 +9,12 @@ Every service has its own database (a SQLite file, or a PostgreSQL schema) holdi
 """
 import json
 from contextlib import contextmanager
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from shared import metrics
-from shared.clock import UTC, clock
+from shared.clock import clock, from_db, to_db
 from shared.contracts import Event, NewEvent, latest_version, validated_payload
 from shared.errors import ConcurrencyError
 
@@ -81,15 +80,11 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 10) -> sa.
     return engine
 
 
-def _naive_utc(instant: datetime) -> datetime:
-    return instant.astimezone(UTC).replace(tzinfo=None)
-
-
 def _row_to_event(row) -> Event:
     return Event(
         event_id=row.event_id, type=row.type, version=row.version, stream_id=row.stream_id,
         stream_version=row.stream_version, position=row.position,
-        occurred_at=row.occurred_at.replace(tzinfo=UTC), correlation_id=row.correlation_id,
+        occurred_at=from_db(row.occurred_at), correlation_id=row.correlation_id,
         causation_id=row.causation_id, directorate=row.directorate, payload=json.loads(row.payload),
     )
 
@@ -161,7 +156,7 @@ class EventStore:
             rows.append({
                 "position": event.position, "event_id": event.event_id, "stream_id": stream_id,
                 "stream_version": event.stream_version, "type": event.type, "version": version,
-                "occurred_at": _naive_utc(occurred_at), "correlation_id": event.correlation_id,
+                "occurred_at": to_db(occurred_at), "correlation_id": event.correlation_id,
                 "causation_id": event.causation_id, "directorate": event.directorate,
                 "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
             })
@@ -246,5 +241,5 @@ class UnitOfWork:
         # A concurrent duplicate inserting the same key fails on the primary key and rolls back whole.
         self.conn.execute(table.insert().values(consumer=consumer, event_id=event.event_id,
                                                 position=event.position,
-                                                processed_at=_naive_utc(clock.now())))
+                                                processed_at=to_db(clock.now())))
         return False

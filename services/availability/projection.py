@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from shared import catalogue
-from shared.clock import UTC, parse_instant
+from shared.clock import from_db, parse_instant, to_db
 from shared.contracts import Event
 from shared.storage import service_metadata
 from shared.store import UnitOfWork
@@ -33,7 +33,7 @@ BOOKINGS_CONSUMER = "availability.bookings"
 # -- booked places ---------------------------------------------------------------------------------------
 
 def _add(uow: UnitOfWork, table: sa.Table, branch: str, service: str, start_iso: str, delta: int) -> None:
-    start = parse_instant(start_iso).astimezone(UTC).replace(tzinfo=None)
+    start = to_db(parse_instant(start_iso))
     where = sa.and_(table.c.branch == branch, table.c.service == service, table.c.start == start)
     if uow.execute(table.update().where(where).values(booked=table.c.booked + delta)).rowcount == 0:
         uow.execute(table.insert().values(branch=branch, service=service, start=start, booked=delta))
@@ -54,10 +54,10 @@ def apply_booking_event(uow: UnitOfWork, event: Event, table: sa.Table = slot_bo
 def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, until: datetime,
                   table: sa.Table = slot_bookings) -> dict:
     """Booked places by slot start (aware UTC) for one branch and service, starts in [since, until)."""
-    naive = [t.astimezone(UTC).replace(tzinfo=None) for t in (since, until)]
+    naive = [to_db(t) for t in (since, until)]
     rows = uow.execute(sa.select(table.c.start, table.c.booked).where(
         table.c.branch == branch, table.c.service == service, table.c.start >= naive[0], table.c.start < naive[1]))
-    return {r.start.replace(tzinfo=UTC): r.booked for r in rows}
+    return {from_db(r.start): r.booked for r in rows}
 
 
 def rebuild_slot_counts(uow: UnitOfWork, booking_events) -> dict:

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from shared import catalogue
-from shared.clock import UTC, parse_instant
+from shared.clock import from_db, parse_instant, to_db
 from shared.contracts import Event
 from shared.storage import service_metadata
 from shared.store import UnitOfWork
@@ -55,14 +55,6 @@ messages = sa.Table(
 )
 
 
-def naive(instant: datetime | None) -> datetime | None:
-    return instant.astimezone(UTC).replace(tzinfo=None) if instant else None
-
-
-def aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value else None
-
-
 def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
     p = event.payload
     if event.type == "booking.SlotBooked":
@@ -70,10 +62,10 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
         uow.execute(contacts.insert().values(
             reference=p["reference"], cpr=person["cpr"], name=person["name"], mobile=person.get("mobile"), email=person.get("email"),
             language=person["language"], branch=p["branch"], service=p["service"],
-            start=naive(parse_instant(p["start"])), status="active"))
+            start=to_db(parse_instant(p["start"])), status="active"))
         return
     if event.type == "booking.BookingRescheduled":
-        values = {"start": naive(parse_instant(p["start"]))}
+        values = {"start": to_db(parse_instant(p["start"]))}
     elif event.type in ("booking.BookingCancelled", "booking.BookingExpired"):
         values = {"status": "cancelled" if event.type.endswith("Cancelled") else "expired"}
     else:
@@ -91,13 +83,13 @@ def contact(uow: UnitOfWork, reference: str | None) -> dict | None:
     if not reference:
         return None
     row = uow.execute(sa.select(contacts).where(contacts.c.reference == reference)).first()
-    return {**row._mapping, "start": aware(row.start)} if row else None
+    return {**row._mapping, "start": from_db(row.start)} if row else None
 
 
 def messages_about(uow: UnitOfWork, reference: str) -> list[dict]:
     rows = uow.execute(sa.select(messages).where(messages.c.reference == reference).order_by(messages.c.due_at))
     return [{"kind": r.kind, "channel": r.channel, "status": r.status, "attempts": r.attempts,
-             "due_at": aware(r.due_at).isoformat()} for r in rows]
+             "due_at": from_db(r.due_at).isoformat()} for r in rows]
 
 
 def ticket(uow: UnitOfWork, ticket_id: str) -> dict | None:
@@ -109,11 +101,11 @@ def project(uow: UnitOfWork, event: Event) -> None:
     """Apply the service's own events to the messages table."""
     p, name = event.payload, event.type.split(".", 1)[1]
     if name == "NotificationScheduled":
-        due = naive(parse_instant(p["due_at"]))
+        due = to_db(parse_instant(p["due_at"]))
         uow.execute(messages.insert().values(
             key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
             ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
-            appointment_start=naive(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
+            appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
             status="scheduled", attempts=0, next_attempt_at=due))
     else:
         status = {"NotificationSent": "sent", "NotificationFailed": "failed", "NotificationWithdrawn": "withdrawn"}
@@ -126,14 +118,14 @@ def known(uow: UnitOfWork, key: str) -> bool:
 
 
 def _message(row) -> dict:
-    return {**row._mapping, "due_at": aware(row.due_at), "appointment_start": aware(row.appointment_start),
+    return {**row._mapping, "due_at": from_db(row.due_at), "appointment_start": from_db(row.appointment_start),
             "details": json.loads(row.details)}
 
 
 def due(uow: UnitOfWork, now: datetime, limit: int = 50) -> list[dict]:
     rows = uow.execute(sa.select(messages).where(
-        messages.c.status == "scheduled", messages.c.next_attempt_at <= naive(now),
-        sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < naive(now)))
+        messages.c.status == "scheduled", messages.c.next_attempt_at <= to_db(now),
+        sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < to_db(now)))
         .order_by(messages.c.next_attempt_at).limit(limit))
     return [_message(r) for r in rows]
 
@@ -147,10 +139,10 @@ def claim(uow: UnitOfWork, key: str, now: datetime, until: datetime) -> bool:
     """Take a message for sending, so that two dispatchers (replicas) never send the same one at once."""
     return uow.execute(messages.update().where(
         messages.c.key == key, messages.c.status == "scheduled",
-        sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < naive(now)))
-        .values(claimed_until=naive(until))).rowcount == 1
+        sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < to_db(now)))
+        .values(claimed_until=to_db(until))).rowcount == 1
 
 
 def retry_later(uow: UnitOfWork, key: str, attempts: int, at: datetime) -> None:
     uow.execute(messages.update().where(messages.c.key == key).values(
-        attempts=attempts, next_attempt_at=naive(at), claimed_until=None))
+        attempts=attempts, next_attempt_at=to_db(at), claimed_until=None))

@@ -3,12 +3,12 @@ availability's), and the waiting room itself, a projection of the queue's own ev
 are written in the same transaction as the events, and `project` is all that writes them, so replaying the
 log into empty tables gives the same waiting room."""
 import json
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 
 from shared import catalogue
-from shared.clock import LOCAL, UTC, parse_instant
+from shared.clock import LOCAL, from_db, parse_instant, to_db
 from shared.contracts import Event
 from shared.storage import service_metadata
 from shared.store import UnitOfWork
@@ -85,14 +85,6 @@ appointments = sa.Table(
 )
 
 
-def _naive(instant: datetime | None) -> datetime | None:
-    return instant.astimezone(UTC).replace(tzinfo=None) if instant else None
-
-
-def _aware(naive: datetime | None) -> datetime | None:
-    return naive.replace(tzinfo=UTC) if naive else None
-
-
 # -- appointments, from booking's events ----------------------------------------------------------------
 
 def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
@@ -101,25 +93,25 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
         start = parse_instant(p["start"])
         uow.execute(table.insert().values(
             reference=p["reference"], cpr=p["person"]["cpr"], branch=p["branch"], service=p["service"],
-            start=_naive(start), day=start.astimezone(LOCAL).date().isoformat(), status="active",
+            start=to_db(start), day=start.astimezone(LOCAL).date().isoformat(), status="active",
             language=p["person"]["language"]))
     elif event.type == "booking.BookingCancelled":
         uow.execute(table.update().where(table.c.reference == p["reference"]).values(status="cancelled"))
     elif event.type == "booking.BookingRescheduled":
         start = parse_instant(p["start"])
         uow.execute(table.update().where(table.c.reference == p["reference"]).values(
-            start=_naive(start), day=start.astimezone(LOCAL).date().isoformat()))
+            start=to_db(start), day=start.astimezone(LOCAL).date().isoformat()))
 
 
 def load_appointment(uow: UnitOfWork, reference: str) -> dict | None:
     row = uow.execute(sa.select(appointments).where(appointments.c.reference == reference)).first()
-    return {**row._mapping, "start": _aware(row.start)} if row else None
+    return {**row._mapping, "start": from_db(row.start)} if row else None
 
 
 def appointments_of(uow: UnitOfWork, branch: str, day: date) -> list[dict]:
     rows = uow.execute(sa.select(appointments).where(appointments.c.branch == branch,
                                                      appointments.c.day == day.isoformat()))
-    return [{**r._mapping, "start": _aware(r.start)} for r in rows]
+    return [{**r._mapping, "start": from_db(r.start)} for r in rows]
 
 
 # -- the waiting room, from the queue's own events -----------------------------------------------------
@@ -146,7 +138,7 @@ def _ensure_day(uow: UnitOfWork, p: dict) -> None:
 
 def project(uow: UnitOfWork, event: Event) -> None:
     """Apply one queue event to the waiting-room tables (live, and when replaying the log)."""
-    p, at = event.payload, _naive(event.occurred_at)
+    p, at = event.payload, to_db(event.occurred_at)
     name = event.type.split(".", 1)[1]
     tickets, counters, days = uow.tables["tickets"], uow.tables["counters"], uow.tables["days"]
     if name != "AppointmentMissed":
@@ -159,7 +151,7 @@ def project(uow: UnitOfWork, event: Event) -> None:
             id=p["ticket_id"], branch=p["branch"], day=p["day"], seq=int(p["number"].split("-")[1]),
             number=p["number"], service=p["service"], checked_in_for=p["service"], kind=p["kind"], priority=p["priority"], status="waiting",
             reference=p["reference"], cpr=p["cpr"], language=p["language"], on_time=p["on_time"],
-            appointment_start=_naive(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
+            appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
             queued_at=at, waiting_since=at, waited_seconds=0, recalls=0))
     elif name == "TicketCalled":
         waited = ticket.waited_seconds + int((at - ticket.waiting_since).total_seconds())
@@ -216,10 +208,10 @@ def load_day(uow: UnitOfWork, branch: str, day: date) -> Day:
     for t in uow.execute(sa.select(tickets).where(tickets.c.branch == branch, tickets.c.day == day.isoformat())):
         state.tickets[t.id] = Ticket(
             id=t.id, number=t.number, seq=t.seq, service=t.service, kind=t.kind, priority=t.priority,
-            status=t.status, queued_at=_aware(t.queued_at), on_time=t.on_time, cpr=t.cpr, language=t.language,
-            reference=t.reference, checked_in_for=t.checked_in_for, appointment_start=_aware(t.appointment_start),
-            waiting_since=_aware(t.waiting_since), waited_seconds=t.waited_seconds, counter=t.counter,
-            first_called_at=_aware(t.first_called_at), last_called_at=_aware(t.last_called_at), recalls=t.recalls,
+            status=t.status, queued_at=from_db(t.queued_at), on_time=t.on_time, cpr=t.cpr, language=t.language,
+            reference=t.reference, checked_in_for=t.checked_in_for, appointment_start=from_db(t.appointment_start),
+            waiting_since=from_db(t.waiting_since), waited_seconds=t.waited_seconds, counter=t.counter,
+            first_called_at=from_db(t.first_called_at), last_called_at=from_db(t.last_called_at), recalls=t.recalls,
             service_seconds=t.service_seconds, score=t.score)
     for c in uow.execute(sa.select(counters).where(counters.c.branch == branch, counters.c.day == day.isoformat())):
         state.counters[c.counter] = Counter(c.counter, json.loads(c.services), c.open, c.serving)
