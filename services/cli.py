@@ -100,6 +100,26 @@ def replay_availability(args) -> int:
     return 1 if differences else 0
 
 
+def events_catalogue(args) -> int:
+    """Write the event catalogue (docs/events/) from the contracts, or with --check compare it and write nothing."""
+    from pathlib import Path
+    from shared import event_catalogue
+    out = Path(args.out) if args.out else event_catalogue.DEFAULT_OUT
+    try:
+        if args.check:
+            differences = event_catalogue.differences(out)
+            for line in differences:
+                print(f"  {line}")
+            print(f"{out}: {'out of date, run `mawaeed events catalogue`' if differences else 'up to date'}")
+            return 1 if differences else 0
+        for path in event_catalogue.write(out):
+            print(f"wrote {path}")
+    except event_catalogue.CatalogueError as exc:
+        print(f"cannot build the event catalogue: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     logs.configure()
     parser = argparse.ArgumentParser(prog="mawaeed", description=__doc__)
@@ -118,6 +138,13 @@ def main(argv=None) -> int:
     p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API", "http://localhost:8000"),
                           help="base URL whose events feed serves the booking log")
     p_replay.set_defaults(func=replay)
+    p_events = sub.add_parser("events", help="the published events")
+    events_sub = p_events.add_subparsers(dest="events_command", required=True)
+    p_catalogue = events_sub.add_parser("catalogue", help="write the event catalogue (catalogue.json, README.md)")
+    p_catalogue.add_argument("--check", action="store_true",
+                             help="write nothing; exit 1 and say what differs if the files are out of date")
+    p_catalogue.add_argument("--out", help="folder of the catalogue (default: docs/events of this checkout)")
+    p_catalogue.set_defaults(func=events_catalogue)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or []) - set(SERVICES)
     if unknown:
