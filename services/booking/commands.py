@@ -37,7 +37,7 @@ def as_answer(row, branch: dict | None) -> dict:
         "branch_name_en": (branch or {}).get("name_en"), "branch_name_ar": (branch or {}).get("name_ar"),
         "service_name_en": service.get("name_en"), "service_name_ar": service.get("name_ar"),
         "start": _aware(row.start).astimezone(LOCAL).isoformat(), "end": _aware(row.end).astimezone(LOCAL).isoformat(),
-        "name": row.name, "language": row.language,
+        "name": row.name, "language": row.language, "channel": row.channel,
     }
 
 
@@ -66,6 +66,7 @@ def _bump(uow: UnitOfWork, table: sa.Table, key, key_value: str, version: int) -
 
 def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
     cpr, branch_id, service_id = request["cpr"], request["branch"], request["service"]
+    channel = request.get("channel", "web")
 
     def decide():
         with db.transaction() as uow:
@@ -90,10 +91,12 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
             uow.append(stream, version, [NewEvent("booking.SlotBooked", {
                 "reference": reference, "branch": branch_id, "service": service_id,
                 "start": slot.start.isoformat(), "end": slot.end.isoformat(), "person": person,
+                "channel": channel,
             }, branch["directorate"])])
             uow.execute(bookings.insert().values(
                 reference=reference, version=1, branch=branch_id, service=service_id, start=_naive(slot.start),
-                end=_naive(slot.end), status="active", created_at=_naive(now), updated_at=_naive(now), **person))
+                end=_naive(slot.end), status="active", channel=channel, created_at=_naive(now),
+                updated_at=_naive(now), **person))
             row = uow.execute(sa.select(bookings).where(bookings.c.reference == reference)).one()
             return as_answer(row, branch)
 

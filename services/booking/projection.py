@@ -22,6 +22,7 @@ bookings = sa.Table(
     sa.Column("mobile", sa.String(32)),
     sa.Column("email", sa.String(254)),
     sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),  # web | app | call_centre | counter
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Index("ix_bookings_slot", "branch", "service", "start", "status"),

@@ -4,6 +4,7 @@ from nameko.dependency_providers import Config
 
 from shared import catalogue
 from shared.clock import clock
+from shared.contracts.booking import CHANNELS
 from shared.contracts.fields import validate_cpr
 from shared.messaging import subscribe
 from shared.projection import apply_once
@@ -24,6 +25,7 @@ class BookingRequest(Cpr):
     mobile = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"\+?[0-9]{8,15}\Z"))
     email = fields.Email(load_default=None, allow_none=True)
     language = fields.String(required=True, validate=validate.OneOf(["ar", "en"]))
+    channel = fields.String(load_default="web", validate=CHANNELS)  # how the booking is made
 
 
 class RescheduleRequest(Cpr):

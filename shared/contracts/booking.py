@@ -1,10 +1,11 @@
 """Contracts of the booking service. A slot's stream carries the bookings that take or free its places."""
 from marshmallow import Schema, fields, validate
 
-from shared.contracts import contract
+from shared.contracts import contract, upcaster
 from shared.contracts.fields import Id, Instant, Name, validate_cpr
 
 LANGUAGES = validate.OneOf(["ar", "en"])
+CHANNELS = validate.OneOf(["web", "app", "call_centre", "counter"])
 
 
 class Person(Schema):
@@ -23,6 +24,19 @@ class SlotBookedV1(Schema):
     start = Instant(required=True)
     end = Instant(required=True)
     person = fields.Nested(Person, required=True)
+
+
+@contract("booking.SlotBooked", 2,
+          "A person booked a place in a slot at a branch for a service. New in v2: `channel`, how the booking "
+          "was made (web, app, call_centre or counter); v1 events were all made on the web.")
+class SlotBookedV2(SlotBookedV1):
+    channel = fields.String(required=True, validate=CHANNELS)
+
+
+@upcaster("booking.SlotBooked", 1)
+def slot_booked_v1_to_v2(payload: dict) -> dict:
+    """Before v2 the web was the only channel."""
+    return {**payload, "channel": "web"}
 
 
 @contract("booking.BookingCancelled", 1, "A booking was cancelled and its place returned to the slot.")
