@@ -5,7 +5,7 @@ from shared.contracts import contract
 from shared.contracts.fields import Id, Name
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$")
+HHMM = validate.Regexp(r"([01][0-9]|2[0-3]):[0-5][0-9]\Z")  # ASCII digits; \Z: no trailing newline
 
 
 @contract("availability.DirectorateRegistered", 1, "A directorate joined the deployment, or its names changed.")
