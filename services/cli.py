@@ -120,6 +120,70 @@ def events_catalogue(args) -> int:
     return 0
 
 
+def _progress(description: str, total: int):
+    """A rich progress bar over log positions; returns (context manager, advance-to-position callback)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   transient=True)
+    task = bar.add_task(description, total=max(total, 1))
+    return bar, lambda position: bar.update(task, completed=position)
+
+
+def export_events(args) -> int:
+    """Write a service's events to JSON Lines or Parquet, personal fields pseudonymised unless --clear."""
+    from pathlib import Path
+
+    from shared.clock import parse_instant
+    from shared.export import export, select
+    from shared.storage import open_database
+    from shared.store import event_tables
+    import sqlalchemy as sa
+    key = None if args.clear else os.environ.get("MAWAEED_EXPORT_KEY")
+    if not args.clear and not key:
+        print("set MAWAEED_EXPORT_KEY (the key of the pseudonyms; keep it to join exports) or pass --clear",
+              file=sys.stderr)
+        return 2
+    metadata = sa.MetaData()
+    event_tables(metadata)
+    db = open_database(nameko_config(), args.service, metadata)
+    with db.transaction() as uow:
+        head = uow.store.head()
+    events = select(db, parse_instant(args.since) if args.since else None,
+                    parse_instant(args.until) if args.until else None, set(args.types.split(",")) if args.types else None)
+    bar, advance = _progress(f"exporting {args.service}", head)
+    with bar:
+        count = export(events, Path(args.out), key, advance)
+    print(f"wrote {count} {args.service} events to {args.out}" + (" (personal fields in clear)" if args.clear else
+                                                                  " (personal fields pseudonymised)"))
+    return 0
+
+
+def time_travel(args) -> int:
+    """The state of a branch's waiting room, or of a slot's bookings, at a past instant, from the log."""
+    import json
+
+    from shared.clock import parse_instant
+    from shared.storage import open_database
+    instant = parse_instant(args.instant)
+    if args.what == "queue":
+        from services.queue import projection
+        from services.queue.replay import waiting_room_at
+        db = open_database(nameko_config(), "queue", projection.metadata)
+        with db.transaction() as uow:
+            from shared import catalogue
+            if catalogue.load_branch(uow, args.branch) is None:
+                print(f"no branch {args.branch!r}", file=sys.stderr)
+                return 1
+        state = waiting_room_at(db, args.branch, instant)
+    else:
+        from services.booking import history, projection
+        db = open_database(nameko_config(), "booking", projection.metadata)
+        state = {"branch": args.branch, "service": args.service, "start": args.start, "at": args.instant,
+                 "bookings": history.slot_at(db, args.branch, args.service, parse_instant(args.start), instant)}
+    print(json.dumps(state, ensure_ascii=False, indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     logs.configure()
     parser = argparse.ArgumentParser(prog="mawaeed", description=__doc__)
@@ -145,6 +209,27 @@ def main(argv=None) -> int:
                              help="write nothing; exit 1 and say what differs if the files are out of date")
     p_catalogue.add_argument("--out", help="folder of the catalogue (default: docs/events of this checkout)")
     p_catalogue.set_defaults(func=events_catalogue)
+    p_export = sub.add_parser("export", help="write a service's events to .jsonl or .parquet (pseudonymised)")
+    p_export.add_argument("service", choices=list(SERVICES))
+    p_export.add_argument("out", help="the file to write: name.jsonl or name.parquet")
+    p_export.add_argument("--since", help="only events at or after this ISO 8601 instant")
+    p_export.add_argument("--until", help="only events before this ISO 8601 instant")
+    p_export.add_argument("--types", help="only these event types, comma-separated (booking.SlotBooked,...)")
+    p_export.add_argument("--clear", action="store_true",
+                          help="write CPR, names and contacts as they are (default: keyed hashes, MAWAEED_EXPORT_KEY)")
+    p_export.set_defaults(func=export_events)
+    p_at = sub.add_parser("at", help="time travel: a waiting room or a slot's bookings as they were at an instant")
+    at_sub = p_at.add_subparsers(dest="what", required=True)
+    p_at_queue = at_sub.add_parser("queue", help="a branch's waiting room")
+    p_at_queue.add_argument("branch")
+    p_at_queue.add_argument("instant", help="ISO 8601, e.g. 2026-12-07T10:42:00+03:00")
+    p_at_slot = at_sub.add_parser("slot", help="the bookings of one slot")
+    for name in ("branch", "service"):
+        p_at_slot.add_argument(name)
+    p_at_slot.add_argument("start", help="the slot's start, ISO 8601")
+    p_at_slot.add_argument("instant", help="ISO 8601")
+    for p in (p_at_queue, p_at_slot):
+        p.set_defaults(func=time_travel)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or []) - set(SERVICES)
     if unknown:

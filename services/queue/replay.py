@@ -1,57 +1,80 @@
-"""Rebuild the waiting room from the queue's own log into fresh tables and compare it with the live one."""
+"""Rebuilding the waiting room from the queue's own log into fresh tables: to compare it with the live one
+(`mawaeed replay queue`), or to see it as it was at any past instant (`mawaeed at queue`)."""
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from shared import catalogue
 from shared.store import Database, make_engine
 from services.queue import projection, view
+from services.queue.domain import local_day
 
 
-def rebuild_and_compare(live: Database, now: datetime, progress=None) -> dict:
-    """Replays every queue event into an empty scratch database (the catalogue is copied from the live one,
-    as names and policies come from availability's log), then compares the waiting-room view and averages of
-    every branch day at the same instant. Returns events, seconds, days and the days that differ."""
-    with tempfile.TemporaryDirectory(prefix="mawaeed-replay-") as scratch:
-        fresh = Database(make_engine(f"sqlite:///{scratch}/queue.sqlite3"), projection.metadata)
+@contextmanager
+def scratch(live: Database):
+    """An empty queue database beside the live one, holding a copy of its catalogue (names and policies come
+    from availability's log, which the queue's log does not repeat)."""
+    with tempfile.TemporaryDirectory(prefix="mawaeed-replay-") as directory:
+        fresh = Database(make_engine(f"sqlite:///{directory}/queue.sqlite3"), projection.metadata)
         fresh.create_tables()
         try:
-            return _rebuild(live, fresh, now, progress)
+            with live.transaction() as source, fresh.transaction() as target:
+                for name in ("directorates", "branches"):
+                    rows = [dict(r._mapping) for r in source.execute(sa.select(live.tables[name]))]
+                    if rows:
+                        target.execute(fresh.tables[name].insert(), rows)
+            yield fresh
         finally:
             fresh.dispose()
 
 
-def _rebuild(live: Database, fresh: Database, now: datetime, progress) -> dict:
-    with live.transaction() as source, fresh.transaction() as target:
-        for name in ("directorates", "branches"):
-            rows = [dict(r._mapping) for r in source.execute(sa.select(live.tables[name]))]
-            if rows:
-                target.execute(fresh.tables[name].insert(), rows)
-    started, count, after, days = time.perf_counter(), 0, 0, set()
+def replay_into(live: Database, fresh: Database, keep=lambda event: True, progress=None) -> tuple[int, set]:
+    """Apply the queue's events that `keep` accepts, in log order; returns (events applied, branch days)."""
+    count, after, days = 0, 0, set()
     while True:
         with live.transaction() as source:
-            page = [e for e in source.store.read_all(after=after, limit=5000)]
+            page = source.store.read_all(after=after, limit=5000)
         if not page:
-            break
+            return count, days
         with fresh.transaction() as target:
             for event in page:
-                if event.source == "queue":
+                if event.source == "queue" and keep(event):
                     projection.project(target, event)
                     days.add((event.payload["branch"], event.payload["day"]))
                     count += 1
         after = page[-1].position
         if progress:
-            progress(count)
-    seconds = time.perf_counter() - started
-    differences = {}
-    for branch_id, day in sorted(days):
-        views = []
-        for db in (live, fresh):
-            with db.transaction() as uow:
-                branch = projection.catalogue.load_branch(uow, branch_id)
-                views.append(view.waiting_room(projection.load_day(uow, branch_id, date.fromisoformat(day)),
-                                               branch, now))
-        if views[0] != views[1]:
-            differences[(branch_id, day)] = views
+            progress(after)
+
+
+def _view(db: Database, branch_id: str, day: str, now: datetime) -> dict:
+    with db.transaction() as uow:
+        return view.waiting_room(projection.load_day(uow, branch_id, date.fromisoformat(day)),
+                                 catalogue.load_branch(uow, branch_id), now)
+
+
+def rebuild_and_compare(live: Database, now: datetime, progress=None) -> dict:
+    """Replays every queue event into a scratch database, then compares the waiting-room view and averages of
+    every branch day at the same instant. Returns events, seconds, days and the days that differ."""
+    with scratch(live) as fresh:
+        started = time.perf_counter()
+        count, days = replay_into(live, fresh, progress=progress)
+        seconds = time.perf_counter() - started
+        differences = {}
+        for branch_id, day in sorted(days):
+            views = [_view(db, branch_id, day, now) for db in (live, fresh)]
+            if views[0] != views[1]:
+                differences[(branch_id, day)] = views
     return {"events": count, "seconds": seconds, "days": len(days), "differences": differences}
+
+
+def waiting_room_at(live: Database, branch_id: str, instant: datetime) -> dict:
+    """The branch's waiting room as it stood at `instant` (its day's events up to then, replayed)."""
+    day = local_day(instant).isoformat()
+    with scratch(live) as fresh:
+        replay_into(live, fresh, lambda e: e.occurred_at <= instant and e.payload.get("branch") == branch_id
+                    and e.payload.get("day") == day)
+        return _view(fresh, branch_id, day, instant)

@@ -404,3 +404,17 @@ def test_two_counters_calling_at_once_never_get_the_same_ticket(open_db):
     assert sorted(calls) == sorted(called) == sorted(created)
     room = commands.waiting_room(db, BRANCH, MONDAY, now)
     assert room["averages"]["served"] == 200 and room["now_serving"] == []
+
+
+def test_the_waiting_room_at_a_past_instant_is_what_the_live_view_showed_then(db):
+    """`mawaeed at queue`: time travel replays the day's log up to the instant."""
+    commands.open_counter(db, BRANCH, "1", [PASSPORT, RESIDENCE], tick(9))
+    first = walk_in(db, PASSPORT, "900112345", tick(9, 1))
+    walk_in(db, RESIDENCE, "900112346", tick(9, 2))
+    commands.call_next(db, BRANCH, "1", tick(9, 5))
+    seen_then = commands.waiting_room(db, BRANCH, MONDAY, tick(9, 6))
+    commands.served(db, first["id"], tick(9, 20), KEY, PUBLIC_URL)
+    walk_in(db, PASSPORT, "900112347", tick(9, 21))
+    commands.call_next(db, BRANCH, "1", tick(9, 25))
+    assert replay.waiting_room_at(db, BRANCH, at(9, 6)) == seen_then
+    assert replay.waiting_room_at(db, BRANCH, at(9, 30)) == commands.waiting_room(db, BRANCH, MONDAY, tick(9, 30))
