@@ -180,8 +180,9 @@ class SharedWsgiApp(WsgiApp):
                                 message_ar="الخدمة قيد التشغيل، يرجى المحاولة بعد قليل.")
             error.status = 503
             raise error
+        types = [t for t in args.get("types", "").split(",") if t] or None  # e.g. booking.SlotBooked,...
         with storage.db.transaction() as uow:
-            events = uow.store.read_all(after=after, limit=limit)
+            events = uow.store.read_all(after=after, limit=limit, types=types)
             head = uow.store.head()
         return json_response({"service": service, "after": after, "head": head,
                               "events": [e.to_dict() for e in events],

@@ -103,6 +103,10 @@ def test_book_read_reschedule_and_cancel(suite):
     remaining_becomes(suite, later, 3)
     types = [e["type"] for e in events(suite) if e["payload"]["reference"] == reference]
     assert types == ["booking.SlotBooked", "booking.BookingRescheduled", "booking.BookingCancelled"]
+    only = requests.get(f"{suite.api}/events", timeout=5, params={
+        "service": "booking", "types": "booking.BookingCancelled,booking.BookingRescheduled", "limit": 1000}).json()
+    assert {e["type"] for e in only["events"]} <= {"booking.BookingCancelled", "booking.BookingRescheduled"}
+    assert [e["payload"]["reference"] for e in only["events"]].count(reference) == 2
 
 
 def test_a_hundred_people_racing_for_three_places_get_exactly_three(suite):
