@@ -184,6 +184,21 @@ def time_travel(args) -> int:
     return 0
 
 
+def erase_person(args) -> int:
+    """Forget a person (crypto-shredding): run beside the booking service, against its database."""
+    from shared.contracts.fields import CPR_PATTERN
+    from shared.privacy import mask_cpr
+    from shared.storage import open_database
+    from services.booking import commands, projection
+    if not CPR_PATTERN.match(args.cpr):
+        print("a CPR is 9 digits, the first four YYMM of birth", file=sys.stderr)
+        return 2
+    result = commands.erase(open_database(nameko_config(), "booking", projection.metadata), args.cpr)
+    print(f"erased {mask_cpr(args.cpr)} (subject {result['subject']}): {result['bookings']} bookings scrubbed; "
+          "the other services forget their copies when PersonErased reaches them")
+    return 0
+
+
 def main(argv=None) -> int:
     logs.configure()
     parser = argparse.ArgumentParser(prog="mawaeed", description=__doc__)
@@ -218,6 +233,9 @@ def main(argv=None) -> int:
     p_export.add_argument("--clear", action="store_true",
                           help="write CPR, names and contacts as they are (default: keyed hashes, MAWAEED_EXPORT_KEY)")
     p_export.set_defaults(func=export_events)
+    p_erase = sub.add_parser("erase", help="forget a person: their CPR, name and contacts read as erased everywhere")
+    p_erase.add_argument("cpr")
+    p_erase.set_defaults(func=erase_person)
     p_at = sub.add_parser("at", help="time travel: a waiting room or a slot's bookings as they were at an instant")
     at_sub = p_at.add_subparsers(dest="what", required=True)
     p_at_queue = at_sub.add_parser("queue", help="a branch's waiting room")

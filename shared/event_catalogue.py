@@ -22,7 +22,7 @@ from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import CONTRACTS, UPCASTERS, latest_version
-from shared.contracts.fields import CPR_PATTERN, validate_cpr
+from shared.contracts.fields import CPR_PATTERN, validate_cpr, validate_cpr_or_erased
 from shared.topology import SUBSCRIPTIONS, exchange
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,10 @@ def ecma_pattern(regex: re.Pattern) -> str:
 FUNCTION_VALIDATORS = {
     validate_cpr: {"pattern": ecma_pattern(CPR_PATTERN),
                    "description": "A CPR number: 9 digits, the first four the year and month of birth (YYMM)."},
+    validate_cpr_or_erased: {
+        "pattern": f"(?:{ecma_pattern(CPR_PATTERN)})|^\\[erased\\]$",
+        "description": "A CPR number (9 digits, the first four YYMM of birth), or \"[erased]\" once its person "
+                       "was forgotten."},
 }
 # Validator classes apispec turns into JSON Schema keywords (enum, minimum/maximum, minLength/..., pattern).
 DESCRIBED_VALIDATORS = (validate.OneOf, validate.Equal, validate.Range, validate.Length, validate.Regexp)

@@ -11,7 +11,7 @@ from eventlet.event import Event as Doorbell
 from kombu import Connection, Producer
 
 from shared import metrics, topology
-from shared.store import Database, _row_to_event
+from shared.store import Database, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,12 @@ class Relay:
                 return 0
             rows = conn.execute(sa.select(events_t).join(outbox_t, outbox_t.c.position == events_t.c.position)
                                 .order_by(events_t.c.position).limit(self.batch_size)).all()
+            store = EventStore(conn, self.db.metadata)
+            events = [store.event_of(row) for row in rows]  # personal fields opened for the subscribers
             conn.rollback()
         producer = self._ensure_producer()
         confirmed = []
-        for row in rows:
-            event = _row_to_event(row)
+        for event in events:
             self._unroutable.discard(event.event_id)
             # With confirm_publish, publish() returns once the broker has confirmed (or raises).
             producer.publish(

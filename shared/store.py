@@ -8,12 +8,13 @@ Every service has its own database (a SQLite file, or a PostgreSQL schema) holdi
   transaction, so a redelivered event changes nothing.
 """
 import json
+from dataclasses import replace
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from shared import metrics
+from shared import metrics, personal
 from shared.clock import clock, from_db, to_db
 from shared.contracts import Event, NewEvent, latest_version, validated_payload
 from shared.errors import ConcurrencyError
@@ -42,6 +43,7 @@ def event_tables(metadata: sa.MetaData) -> None:
     )
     sa.Index("ix_events_type_position", metadata.tables["events"].c.type, metadata.tables["events"].c.position)
     sa.Table("outbox", metadata, sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False))
+    personal.key_table(metadata)
     sa.Table(
         "processed_events", metadata,
         sa.Column("consumer", sa.String(100), primary_key=True),
@@ -96,6 +98,13 @@ class EventStore:
         self.conn = conn
         self.events = metadata.tables["events"]
         self.outbox = metadata.tables["outbox"]
+        self.vault = personal.Vault(conn, metadata.tables["person_keys"])
+
+    def event_of(self, row) -> Event:
+        """A stored row as an event, its personal fields readable (or "[erased]")."""
+        event = _row_to_event(row)
+        opened = self.vault.open(event.type, event.payload)
+        return event if opened is event.payload else replace(event, payload=opened)
 
     def lock_stream(self, stream_id: str) -> None:
         """Hold a hot stream for the rest of the transaction, so concurrent commands on it queue up instead of
@@ -112,14 +121,14 @@ class EventStore:
     def read_stream(self, stream_id: str) -> list[Event]:
         rows = self.conn.execute(sa.select(self.events).where(self.events.c.stream_id == stream_id)
                                  .order_by(self.events.c.stream_version))
-        return [_row_to_event(r) for r in rows]
+        return [self.event_of(r) for r in rows]
 
     def read_all(self, after: int = 0, limit: int = 1000, types: list[str] | None = None) -> list[Event]:
         query = sa.select(self.events).where(self.events.c.position > after)
         if types:
             query = query.where(self.events.c.type.in_(types))
         rows = self.conn.execute(query.order_by(self.events.c.position).limit(limit))
-        return [_row_to_event(r) for r in rows]
+        return [self.event_of(r) for r in rows]
 
     def head(self) -> int:
         return self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.events.c.position), 0))).scalar_one()
@@ -158,7 +167,8 @@ class EventStore:
                 "stream_version": event.stream_version, "type": event.type, "version": version,
                 "occurred_at": to_db(occurred_at), "correlation_id": event.correlation_id,
                 "causation_id": event.causation_id, "directorate": event.directorate,
-                "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
+                "payload": json.dumps(self.vault.seal(event.type, event.payload), ensure_ascii=False,
+                                      separators=(",", ":")),
             })
         try:
             self.conn.execute(self.events.insert(), rows)

@@ -41,12 +41,13 @@ SUBSCRIPTIONS = {s.name: s for s in [
     Subscription("booking.missed", "queue", ("queue.AppointmentMissed",)),
     # the queue knows the day's appointments and the branches' services and policies
     Subscription("queue.bookings", "booking",
-                 ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled")),
+                 ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",
+                  "booking.PersonErased")),
     Subscription("queue.catalogue", "availability", tuple(types_of("availability"))),
     # notifications tell people about their bookings and their tickets
     Subscription("notifications.bookings", "booking",
                  ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",
-                  "booking.BookingExpired")),
+                  "booking.BookingExpired", "booking.PersonErased")),
     Subscription("notifications.queue", "queue",
                  ("queue.CustomerCheckedIn", "queue.TicketCalled", "queue.TicketServed")),
     Subscription("notifications.catalogue", "availability", tuple(types_of("availability"))),

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from shared import catalogue
+from shared import catalogue, personal
 from shared.commands import retrying
 from shared.clock import LOCAL, UTC
 from shared.contracts import NewEvent
@@ -189,3 +189,21 @@ def expire(db: Database, consumer: str, event) -> None:
             uow.execute(bookings.update().where(bookings.c.reference == row.reference).values(status="expired"))
 
     retrying("booking", "expire", decide)
+
+
+def erase(db: Database, cpr: str) -> dict:
+    """Forget a person: delete their key (every event naming them now reads "[erased]"), scrub this service's
+    bookings of them, and record PersonErased so the other services forget their copies too. Counts, slots and
+    positions do not change. Erasing twice records nothing new."""
+    subject = personal.subject_of(cpr)
+    with db.transaction() as uow:
+        had_key = uow.store.vault.forget(subject)
+        scrubbed = uow.execute(bookings.update().where(bookings.c.cpr == cpr).values(
+            cpr=personal.ERASED, name=personal.ERASED, mobile=None, email=None)).rowcount
+        uow.execute(people.delete().where(people.c.cpr == cpr))
+        stream = f"person-{subject}"
+        version = uow.store.stream_version(stream)
+        if had_key or scrubbed or version == 0:
+            uow.append(stream, version, [NewEvent("booking.PersonErased", {"subject": subject})])
+    log.info("erased person %s: %d bookings scrubbed", mask_cpr(cpr), scrubbed)
+    return {"subject": subject, "bookings": scrubbed}

@@ -36,6 +36,8 @@ def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime,
 
 def on_booking_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
     projection.apply_booking_event(uow, event)
+    if event.type == "booking.PersonErased":
+        return  # their pending messages find no address and are withdrawn when due
     contact = projection.contact(uow, event.payload["reference"])
     withdraw_reminders(uow, contact, now, settings)
     schedule(uow, event, contact, now, settings)
@@ -95,6 +97,8 @@ def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int
     reason = plan.withdrawal(item["kind"], item["due_at"], item["appointment_start"], contact, now, outbound.settings)
     if reason is None and branch is None:
         reason = "the branch is not known"
+    if reason is None and not (contact["email"] if item["channel"] == "email" else contact["mobile"]):
+        reason = "no address to send it to (the person was erased)"
     if reason:
         _record(db, item, "NotificationWithdrawn", {"reason": reason})
         return 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.contracts import Event
+from shared.personal import ERASED
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Planned:
 
 
 def channels_of(contact: dict | None) -> list[str]:
-    return [c for c, to in (("email", (contact or {}).get("email")), ("sms", (contact or {}).get("mobile"))) if to]
+    return [c for c, to in (("email", (contact or {}).get("email")), ("sms", (contact or {}).get("mobile")))
+            if to and to != ERASED]
 
 
 def plan(event: Event, contact: dict | None, now: datetime, settings: Settings = Settings()) -> list[Planned]:

@@ -2,14 +2,14 @@
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import contract, upcaster
-from shared.contracts.fields import Id, Instant, Name, validate_cpr
+from shared.contracts.fields import Id, Instant, Name, validate_cpr_or_erased
 
 LANGUAGES = validate.OneOf(["ar", "en"])
 CHANNELS = validate.OneOf(["web", "app", "call_centre", "counter"])
 
 
 class Person(Schema):
-    cpr = fields.String(required=True, validate=validate_cpr)
+    cpr = fields.String(required=True, validate=validate_cpr_or_erased)
     name = Name()
     mobile = fields.String(load_default=None, allow_none=True)
     email = fields.String(load_default=None, allow_none=True)
@@ -67,3 +67,10 @@ class BookingExpiredV1(Schema):
     branch = Id()
     service = Id()
     start = Instant(required=True)
+
+
+@contract("booking.PersonErased", 1,
+          "A person asked to be forgotten: their key was deleted, so their CPR, name and contacts read as "
+          "erased in every event; each service forgets its own copies. The subject is a keyed hash, not the CPR.")
+class PersonErasedV1(Schema):
+    subject = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{24}\Z"))

@@ -14,6 +14,12 @@ def validate_cpr(value: str) -> None:
         raise ValidationError("A CPR number is 9 digits starting with the year and month of birth (YYMM).")
 
 
+def validate_cpr_or_erased(value: str) -> None:
+    """In a stored event a CPR may read "[erased]": its person was forgotten (shared/personal.py)."""
+    if value != "[erased]":
+        validate_cpr(value)
+
+
 def Id(**kw):
     return fields.String(required=True, validate=validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}\Z"), **kw)
 

@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import contract
-from shared.contracts.fields import Id, Instant, validate_cpr
+from shared.contracts.fields import Id, Instant, validate_cpr_or_erased
 
 COUNTER = validate.Regexp(r"[A-Za-z0-9-]{1,16}\Z")
 KINDS = validate.OneOf(["appointment", "walk_in"])
@@ -26,7 +26,7 @@ class CustomerCheckedInV1(_OnTicket):
     reference = fields.String(required=True, allow_none=True)
     appointment_start = Instant(required=True, allow_none=True)
     on_time = fields.Boolean(required=True)  # an appointment checked in on time keeps its priority
-    cpr = fields.String(required=True, validate=validate_cpr)
+    cpr = fields.String(required=True, validate=validate_cpr_or_erased)
     language = fields.String(required=True, validate=validate.OneOf(["ar", "en"]))
 
 

@@ -418,3 +418,17 @@ def test_the_waiting_room_at_a_past_instant_is_what_the_live_view_showed_then(db
     commands.call_next(db, BRANCH, "1", tick(9, 25))
     assert replay.waiting_room_at(db, BRANCH, at(9, 6)) == seen_then
     assert replay.waiting_room_at(db, BRANCH, at(9, 30)) == commands.waiting_room(db, BRANCH, MONDAY, tick(9, 30))
+
+
+def test_a_person_erased_by_booking_is_forgotten_by_the_queue_too(db):
+    from shared import personal
+    ticket = walk_in(db, PASSPORT, "900112345", tick(9))
+    walk_in(db, PASSPORT, "900112346", tick(9, 1))
+    erased = delivered("booking.PersonErased", {"subject": personal.subject_of("900112345")}, "person-x")
+    with db.transaction() as uow:
+        projection.apply_booking_event(uow, erased)
+    cprs = {e.payload["ticket_id"]: e.payload["cpr"] for e in queue_events(db) if e.type == "queue.CustomerCheckedIn"}
+    assert cprs[ticket["id"]] == "[erased]" and "900112346" in cprs.values()  # the log reads erased; others stay
+    with db.transaction() as uow:
+        day = projection.load_day(uow, BRANCH, MONDAY)
+    assert day.tickets[ticket["id"]].cpr == "[erased]" and len(day.waiting()) == 2  # the queue itself is unchanged

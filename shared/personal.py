@@ -1,0 +1,117 @@
+"""Personal data in the logs, and forgetting a person without rewriting history (crypto-shredding).
+
+Personal fields of an event (a CPR, a name, a mobile number, an email) are stored encrypted with a key of
+their own person, kept in the service's `person_keys` table. Erasing a person deletes that key: the events stay,
+every count and position stays, and from then on every read (replay, export, feed, relay) shows those fields as
+"[erased]". A person is known by a subject id, a keyed hash of their CPR (MAWAEED_SUBJECT_KEY), the same in every
+service, so a PersonErased event can name them without naming them.
+"""
+import hashlib
+import hmac
+import os
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+
+from shared.clock import clock, to_db
+
+ERASED = "[erased]"
+PREFIX = "enc:"
+# event type -> (path of the CPR, paths of every personal field)
+PERSONAL_FIELDS = {
+    "booking.SlotBooked": ("person.cpr", ("person.cpr", "person.name", "person.mobile", "person.email")),
+    "queue.CustomerCheckedIn": ("cpr", ("cpr",)),
+}
+_SUBJECT_KEY = os.environ.get("MAWAEED_SUBJECT_KEY", "embedded-only-subject-key")
+
+
+def subject_of(cpr: str) -> str:
+    return hmac.new(_SUBJECT_KEY.encode(), cpr.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def key_table(metadata: sa.MetaData) -> None:
+    sa.Table("person_keys", metadata,
+             sa.Column("subject", sa.String(24), primary_key=True),
+             sa.Column("key", sa.String(64), nullable=False),
+             sa.Column("created_at", sa.DateTime, nullable=False))
+
+
+def _get(payload: dict, path: str):
+    node = payload
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _set(payload: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    node = payload
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+def _copy(payload: dict, paths) -> dict:
+    """A copy deep enough to change the personal fields without touching the caller's payload."""
+    copy = dict(payload)
+    for path in paths:
+        parents = path.split(".")[:-1]
+        node = copy
+        for part in parents:
+            node[part] = dict(node[part])
+            node = node[part]
+    return copy
+
+
+class Vault:
+    """The person keys of one service, used inside a transaction."""
+
+    def __init__(self, conn: sa.Connection, table: sa.Table):
+        self.conn, self.table = conn, table
+        self._keys = {}
+
+    def _key(self, subject: str, create: bool) -> Fernet | None:
+        if subject not in self._keys:
+            key = self.conn.execute(sa.select(self.table.c.key).where(self.table.c.subject == subject)).scalar()
+            if key is None and create:
+                key = Fernet.generate_key().decode()
+                self.conn.execute(self.table.insert().values(subject=subject, key=key, created_at=to_db(clock.now())))
+            self._keys[subject] = Fernet(key.encode()) if key else None
+        return self._keys[subject]
+
+    def seal(self, type_: str, payload: dict) -> dict:
+        """The payload as stored: its personal fields encrypted under the person's key."""
+        if type_ not in PERSONAL_FIELDS:
+            return payload
+        cpr_path, paths = PERSONAL_FIELDS[type_]
+        subject = subject_of(_get(payload, cpr_path))
+        fernet = self._key(subject, create=True)
+        sealed = _copy(payload, paths)
+        for path in paths:
+            value = _get(payload, path)
+            if value is not None:
+                _set(sealed, path, f"{PREFIX}{subject}:{fernet.encrypt(value.encode()).decode()}")
+        return sealed
+
+    def open(self, type_: str, payload: dict) -> dict:
+        """The payload as read: personal fields decrypted, or "[erased]" when the person's key is gone."""
+        if type_ not in PERSONAL_FIELDS:
+            return payload
+        paths = PERSONAL_FIELDS[type_][1]
+        opened = _copy(payload, paths)
+        for path in paths:
+            value = _get(payload, path)
+            if isinstance(value, str) and value.startswith(PREFIX):
+                subject, _, token = value[len(PREFIX):].partition(":")
+                fernet = self._key(subject, create=False)
+                try:
+                    _set(opened, path, fernet.decrypt(token.encode()).decode() if fernet else ERASED)
+                except InvalidToken:
+                    _set(opened, path, ERASED)
+        return opened
+
+    def forget(self, subject: str) -> bool:
+        """Delete a person's key: everything sealed with it can no longer be read by anyone."""
+        self._keys.pop(subject, None)
+        return self.conn.execute(self.table.delete().where(self.table.c.subject == subject)).rowcount > 0
