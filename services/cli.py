@@ -64,7 +64,60 @@ def gateway(args) -> int:
 
 
 def replay(args) -> int:
-    return {"availability": replay_availability, "queue": replay_queue}[args.projection](args)
+    return {"availability": replay_availability, "queue": replay_queue, "booking": replay_booking,
+            "notifications": replay_notifications, "catalogue": replay_catalogue}[args.projection](args)
+
+
+def _report(what: str, result: dict) -> int:
+    rate = result["events"] / result["seconds"] if result["seconds"] else 0
+    differences = result["differences"]
+    print(f"replayed {result['events']} events into a fresh {what} in {result['seconds']:.2f} s ({rate:,.0f} events/s): "
+          + ("identical to the live one" if not differences else f"{len(differences)} tables differ"))
+    for table, (live_only, rebuilt_only) in differences.items():
+        print(f"  {table}: {len(live_only)} rows only live, {len(rebuilt_only)} only rebuilt")
+        for row in (live_only + rebuilt_only)[:10]:
+            print(f"    {row}")
+    return 1 if differences else 0
+
+
+def _own_events(db):
+    from shared.export import select
+    return select(db, None, None, None)
+
+
+def replay_booking(args) -> int:
+    """Rebuild the bookings table from the booking log and compare (commands write it directly)."""
+    from shared.projection import rebuild_and_compare
+    from shared.storage import open_database
+    from services.booking import projection
+    db = open_database(nameko_config(), "booking", projection.metadata)
+    return _report("bookings table", rebuild_and_compare(
+        db, _own_events(db), projection.project, ["bookings"], {"bookings": {"version", "created_at", "updated_at"}}))
+
+
+def replay_notifications(args) -> int:
+    """Rebuild the messages table from the notifications log and compare (retry bookkeeping left out)."""
+    from shared.projection import rebuild_and_compare
+    from shared.storage import open_database
+    from services.notifications import projection
+    db = open_database(nameko_config(), "notifications", projection.metadata)
+    return _report("messages table", rebuild_and_compare(
+        db, _own_events(db), projection.project, ["messages"],
+        {"messages": {"attempts", "next_attempt_at", "claimed_until"}}))
+
+
+def replay_catalogue(args) -> int:
+    """Rebuild a service's catalogue projection from availability's log (through the feed) and compare."""
+    import importlib
+
+    from shared import catalogue
+    from shared.feed import read_feed
+    from shared.projection import rebuild_and_compare
+    from shared.storage import open_database
+    module = importlib.import_module(f"services.{args.service}.projection")
+    db = open_database(nameko_config(), args.service, module.metadata)
+    return _report(f"{args.service} catalogue", rebuild_and_compare(
+        db, read_feed(args.api, "availability"), catalogue.project, ["directorates", "branches"]))
 
 
 def replay_queue(args) -> int:
@@ -89,15 +142,10 @@ def replay_availability(args) -> int:
     from shared.feed import read_feed
     from shared.storage import open_database
     from services.availability import projection
+    from shared.projection import rebuild_and_compare
     db = open_database(nameko_config(), "availability", projection.metadata)
-    events = list(read_feed(args.api, "booking"))
-    with db.transaction() as uow:
-        differences = projection.rebuild_slot_counts(uow, events)
-    print(f"replayed {len(events)} booking events into a fresh projection: "
-          f"{'identical to the live one' if not differences else f'{len(differences)} slots differ'}")
-    for (branch, service, start), (live, rebuilt) in sorted(differences.items()):
-        print(f"  {branch} {service} {start:%Y-%m-%d %H:%M}Z live={live} rebuilt={rebuilt}")
-    return 1 if differences else 0
+    return _report("availability slot counts", rebuild_and_compare(
+        db, read_feed(args.api, "booking"), projection.apply_booking_event, ["slot_bookings"]))
 
 
 def events_catalogue(args) -> int:
@@ -212,8 +260,12 @@ def main(argv=None) -> int:
     p_gw.add_argument("--listen", default=os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000"))
     p_gw.set_defaults(func=gateway)
     p_replay = sub.add_parser("replay", help="rebuild a projection from its log into fresh tables and compare")
-    p_replay.add_argument("projection", choices=["availability", "queue"],
-                          help="availability: slot counts from the booking log; queue: every waiting room")
+    p_replay.add_argument("projection", choices=["availability", "queue", "booking", "notifications", "catalogue"],
+                          help="availability: slot counts from the booking log; queue: every waiting room; "
+                               "booking: the bookings table; notifications: the messages; "
+                               "catalogue: a service's copy of the catalogue (--service)")
+    p_replay.add_argument("--service", default="booking", choices=list(SERVICES),
+                          help="whose catalogue projection to rebuild (replay catalogue)")
     p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API", "http://localhost:8000"),
                           help="base URL whose events feed serves the booking log")
     p_replay.set_defaults(func=replay)

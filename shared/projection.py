@@ -31,3 +31,45 @@ def replay(events, consumer: str, uow: UnitOfWork, apply) -> int:
             apply(uow, event)
             count += 1
     return count
+
+
+def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore: dict | None = None,
+                        progress=None) -> dict:
+    """Apply `events` to empty copies of `tables` (a scratch SQLite database with the service's metadata) and
+    compare them row by row with the live tables, leaving out `ignore[table]` columns (operational state such
+    as retry counters or optimistic-locking versions). Returns events, seconds and, per table that differs,
+    the rows only the live one has and the rows only the rebuilt one has."""
+    import tempfile
+    import time
+
+    import sqlalchemy as sa
+
+    from shared.store import make_engine
+    ignore = ignore or {}
+    with tempfile.TemporaryDirectory(prefix="mawaeed-replay-") as directory:
+        fresh = Database(make_engine(f"sqlite:///{directory}/replay.sqlite3"), live.metadata)
+        fresh.create_tables()
+        try:
+            started, count = time.perf_counter(), 0
+            with fresh.transaction() as uow:
+                for event in events:
+                    apply(uow, event)
+                    count += 1
+                    if progress:
+                        progress(event.position)
+            seconds = time.perf_counter() - started
+
+            def rows(db, name):
+                table = db.tables[name]
+                columns = [c for c in table.columns if c.name not in ignore.get(name, set())]
+                with db.transaction() as uow:
+                    return {tuple(r) for r in uow.execute(sa.select(*columns))}
+
+            differences = {}
+            for name in tables:
+                ours, theirs = rows(live, name), rows(fresh, name)
+                if ours != theirs:
+                    differences[name] = (sorted(ours - theirs, key=str), sorted(theirs - ours, key=str))
+        finally:
+            fresh.dispose()
+    return {"events": count, "seconds": seconds, "differences": differences}

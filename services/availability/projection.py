@@ -58,24 +58,3 @@ def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, u
     rows = uow.execute(sa.select(table.c.start, table.c.booked).where(
         table.c.branch == branch, table.c.service == service, table.c.start >= naive[0], table.c.start < naive[1]))
     return {from_db(r.start): r.booked for r in rows}
-
-
-def rebuild_slot_counts(uow: UnitOfWork, booking_events) -> dict:
-    """Rebuild the booked places from the booking log into a fresh table and compare with the live one.
-
-    Returns {(branch, service, start): (live, rebuilt)} for every slot where they differ.
-    """
-    scratch = slot_table("slot_bookings_rebuild", sa.MetaData())
-    scratch.drop(uow.conn, checkfirst=True)
-    scratch.create(uow.conn)
-    for event in booking_events:
-        apply_booking_event(uow, event, scratch)
-
-    def counts(table):
-        return {(r.branch, r.service, r.start): r.booked
-                for r in uow.execute(sa.select(table).where(table.c.booked != 0))}
-
-    live, rebuilt = counts(slot_bookings), counts(scratch)
-    scratch.drop(uow.conn)
-    return {key: (live.get(key, 0), rebuilt.get(key, 0))
-            for key in live.keys() | rebuilt.keys() if live.get(key, 0) != rebuilt.get(key, 0)}

@@ -199,7 +199,9 @@ def erase(db: Database, cpr: str) -> dict:
     with db.transaction() as uow:
         had_key = uow.store.vault.forget(subject)
         scrubbed = uow.execute(bookings.update().where(bookings.c.cpr == cpr).values(
-            cpr=personal.ERASED, name=personal.ERASED, mobile=None, email=None)).rowcount
+            cpr=personal.ERASED, name=personal.ERASED,  # as the log now reads them
+            mobile=sa.case((bookings.c.mobile.is_(None), None), else_=personal.ERASED),
+            email=sa.case((bookings.c.email.is_(None), None), else_=personal.ERASED))).rowcount
         uow.execute(people.delete().where(people.c.cpr == cpr))
         stream = f"person-{subject}"
         version = uow.store.stream_version(stream)

@@ -97,7 +97,7 @@ def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int
     reason = plan.withdrawal(item["kind"], item["due_at"], item["appointment_start"], contact, now, outbound.settings)
     if reason is None and branch is None:
         reason = "the branch is not known"
-    if reason is None and not (contact["email"] if item["channel"] == "email" else contact["mobile"]):
+    if reason is None and item["channel"] not in plan.channels_of(contact):
         reason = "no address to send it to (the person was erased)"
     if reason:
         _record(db, item, "NotificationWithdrawn", {"reason": reason})

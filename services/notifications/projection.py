@@ -68,7 +68,9 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
         return
     if event.type == "booking.PersonErased":  # forget their contacts; nothing more is sent to them
         uow.execute(contacts.update().where(contacts.c.subject == p["subject"]).values(
-            cpr=personal.ERASED, name=personal.ERASED, mobile=None, email=None))
+            cpr=personal.ERASED, name=personal.ERASED,
+            mobile=sa.case((contacts.c.mobile.is_(None), None), else_=personal.ERASED),
+            email=sa.case((contacts.c.email.is_(None), None), else_=personal.ERASED)))
         return
     if event.type == "booking.BookingRescheduled":
         values = {"start": to_db(parse_instant(p["start"]))}

@@ -21,6 +21,7 @@ from services.booking import commands
 from services.booking.service import BookingRequest
 from shared import catalogue
 from shared.clock import LOCAL, UTC
+from shared.projection import rebuild_and_compare
 from shared.contracts import Event, NewEvent, from_dict, latest_version, upcast, validated_payload
 from shared.errors import ContractError
 from shared.projection import apply_once
@@ -153,7 +154,8 @@ def _replay(db, all_v2: bool) -> tuple[list[Event], dict]:
         for event in stored:
             availability.apply_booking_event(uow, upcast(event))
         counts = availability.booked_counts(uow, BRANCH, SERVICE, A, D.replace(hour=9))
-        assert availability.rebuild_slot_counts(uow, [upcast(e) for e in stored]) == {}
+    rebuilt = rebuild_and_compare(db, [upcast(e) for e in stored], availability.apply_booking_event, ["slot_bookings"])
+    assert rebuilt["events"] == len(stored) and rebuilt["differences"] == {}
     return stored, counts
 
 

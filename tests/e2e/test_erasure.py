@@ -63,6 +63,9 @@ def test_an_erased_person_is_gone_everywhere_and_every_count_stays(suite, tmp_pa
         text = out.read_text(encoding="utf-8")
         assert GONE[0] not in text and GONE[1] not in text and GONE[2] not in text
     assert KEPT[0] in (tmp_path / "booking.jsonl").read_text(encoding="utf-8")
-    for projection in ("availability", "queue"):
+    for projection in ("availability", "queue", "booking", "notifications"):  # erased, and still the same state
         replay = suite.run_cli("replay", projection, "--api", suite.base_url)
+        assert replay.returncode == 0 and "identical" in replay.stdout, replay.stdout + replay.stderr
+    for service in ("availability", "booking", "queue", "notifications"):
+        replay = suite.run_cli("replay", "catalogue", "--service", service, "--api", suite.base_url)
         assert replay.returncode == 0 and "identical" in replay.stdout, replay.stdout + replay.stderr
