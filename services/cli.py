@@ -96,14 +96,22 @@ def replay_booking(args) -> int:
 
 
 def replay_notifications(args) -> int:
-    """Rebuild the messages table from the notifications log and compare (retry bookkeeping left out)."""
+    """Rebuild the messages (from its own log; retry bookkeeping left out), the contacts (from booking's log)
+    and the ticket links (from the queue's log), and compare each with the live table."""
+    from shared.feed import read_feed
     from shared.projection import rebuild_and_compare
     from shared.storage import open_database
     from services.notifications import projection
     db = open_database(nameko_config(), "notifications", projection.metadata)
-    return _report("messages table", rebuild_and_compare(
-        db, _own_events(db), projection.project, ["messages"],
-        {"messages": {"attempts", "next_attempt_at", "claimed_until"}}))
+    return max(
+        _report("messages table", rebuild_and_compare(db, _own_events(db), projection.project, ["messages"],
+                                                      {"messages": {"attempts", "next_attempt_at", "claimed_until"}})),
+        # the subject is a lookup key derived from the CPR: once a person is erased the log no longer yields it
+        _report("contacts table", rebuild_and_compare(db, read_feed(args.api, "booking"),
+                                                      projection.apply_booking_event, ["contacts"],
+                                                      {"contacts": {"subject"}})),
+        _report("tickets table", rebuild_and_compare(db, read_feed(args.api, "queue"),
+                                                     projection.apply_queue_event, ["tickets"])))
 
 
 def replay_catalogue(args) -> int:
