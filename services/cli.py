@@ -91,8 +91,13 @@ def replay_booking(args) -> int:
     from shared.storage import open_database
     from services.booking import projection
     db = open_database(nameko_config(), "booking", projection.metadata)
-    return _report("bookings table", rebuild_and_compare(
-        db, _own_events(db), projection.project, ["bookings"], {"bookings": {"version", "created_at", "updated_at"}}))
+    with db.transaction() as uow:
+        head = uow.store.head()
+    bar, advance = _progress("replaying booking", head)
+    with bar:
+        result = rebuild_and_compare(db, _own_events(db), projection.project, ["bookings"],
+                                     {"bookings": {"version", "created_at", "updated_at"}}, advance)
+    return _report("bookings table", result)
 
 
 def replay_notifications(args) -> int:
@@ -134,15 +139,31 @@ def replay_queue(args) -> int:
     from shared.storage import open_database
     from services.queue import projection
     from services.queue.replay import rebuild_and_compare
+    from shared.feed import read_feed
+    from shared.projection import rebuild_and_compare as rebuild_tables
     db = open_database(nameko_config(), "queue", projection.metadata)
-    result = rebuild_and_compare(db, clock.now())
+    with db.transaction() as uow:
+        head = uow.store.head()
+    bar, advance = _progress("replaying the queue", head)
+    with bar:
+        result = rebuild_and_compare(db, clock.now(), advance)
     rate = result["events"] / result["seconds"] if result["seconds"] else 0
     same = "identical to the live one" if not result["differences"] else f"{len(result['differences'])} days differ"
     print(f"replayed {result['events']} queue events of {result['days']} branch days in {result['seconds']:.2f} s "
           f"({rate:,.0f} events/s) into a fresh projection: {same}")
     for (branch, day), (live, rebuilt) in result["differences"].items():
         print(f"  {branch} {day}:\n    live:    {live}\n    rebuilt: {rebuilt}")
-    return 1 if result["differences"] else 0
+
+    def appointment_events():  # booking's log tells who is due; the queue's own log who never came
+        yield from read_feed(args.api, "booking")
+        yield from (e for e in _own_events(db) if e.type == "queue.AppointmentMissed")
+
+    def apply(uow, event):
+        (projection.apply_booking_event if event.source == "booking" else projection.project)(uow, event)
+
+    appointments = _report("appointments table", rebuild_tables(db, appointment_events(), apply, ["appointments"],
+                                                                {"appointments": {"subject"}}))
+    return max(1 if result["differences"] else 0, appointments)
 
 
 def replay_availability(args) -> int:
@@ -274,8 +295,8 @@ def main(argv=None) -> int:
                                "catalogue: a service's copy of the catalogue (--service)")
     p_replay.add_argument("--service", default="booking", choices=list(SERVICES),
                           help="whose catalogue projection to rebuild (replay catalogue)")
-    p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API", "http://localhost:8000"),
-                          help="base URL whose events feed serves the booking log")
+    p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API") or nameko_config()["MAWAEED_FEED_URL"],
+                          help="base URL whose events feed serves the source logs (default: MAWAEED_FEED_URL)")
     p_replay.set_defaults(func=replay)
     p_events = sub.add_parser("events", help="the published events")
     events_sub = p_events.add_subparsers(dest="events_command", required=True)
