@@ -91,9 +91,7 @@ def replay_booking(args) -> int:
     from shared.storage import open_database
     from services.booking import projection
     db = open_database(nameko_config(), "booking", projection.metadata)
-    with db.transaction() as uow:
-        head = uow.store.head()
-    bar, advance = _progress("replaying booking", head)
+    bar, advance = _log_progress(db, "replaying booking")
     with bar:
         result = rebuild_and_compare(db, _own_events(db), projection.project, ["bookings"],
                                      {"bookings": {"version", "created_at", "updated_at"}}, advance)
@@ -142,9 +140,7 @@ def replay_queue(args) -> int:
     from shared.feed import read_feed
     from shared.projection import rebuild_and_compare as rebuild_tables
     db = open_database(nameko_config(), "queue", projection.metadata)
-    with db.transaction() as uow:
-        head = uow.store.head()
-    bar, advance = _progress("replaying the queue", head)
+    bar, advance = _log_progress(db, "replaying the queue")
     with bar:
         result = rebuild_and_compare(db, clock.now(), advance)
     rate = result["events"] / result["seconds"] if result["seconds"] else 0
@@ -206,6 +202,12 @@ def _progress(description: str, total: int):
     return bar, lambda position: bar.update(task, completed=position)
 
 
+def _log_progress(db, description: str):
+    """A progress bar over a service's log, from position 0 to its head."""
+    with db.transaction() as uow:
+        return _progress(description, uow.store.head())
+
+
 def export_events(args) -> int:
     """Write a service's events to JSON Lines or Parquet, personal fields pseudonymised unless --clear."""
     from pathlib import Path
@@ -223,11 +225,9 @@ def export_events(args) -> int:
     metadata = sa.MetaData()
     event_tables(metadata)
     db = open_database(nameko_config(), args.service, metadata)
-    with db.transaction() as uow:
-        head = uow.store.head()
     events = select(db, parse_instant(args.since) if args.since else None,
                     parse_instant(args.until) if args.until else None, set(args.types.split(",")) if args.types else None)
-    bar, advance = _progress(f"exporting {args.service}", head)
+    bar, advance = _log_progress(db, f"exporting {args.service}")
     with bar:
         count = export(events, Path(args.out), key, advance)
     print(f"wrote {count} {args.service} events to {args.out}" + (" (personal fields in clear)" if args.clear else

@@ -2,7 +2,7 @@
 import logging
 
 from shared import metrics
-from shared.contracts import Event
+from shared.contracts import Event, upcast
 from shared.store import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore
             started, count = time.perf_counter(), 0
             with fresh.transaction() as uow:
                 for event in events:
-                    apply(uow, event)
+                    apply(uow, upcast(event))  # a projection is written for the latest version of each event
                     count += 1
                     if progress:
                         progress(event.position)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from shared import catalogue
+from shared.contracts import upcast
 from shared.store import Database, make_engine
 from services.queue import projection, view
 from services.queue.domain import local_day
@@ -42,7 +43,7 @@ def replay_into(live: Database, fresh: Database, keep=lambda event: True, progre
         with fresh.transaction() as target:
             for event in page:
                 if event.source == "queue" and keep(event):
-                    projection.project(target, event)
+                    projection.project(target, upcast(event))
                     days.add((event.payload["branch"], event.payload["day"]))
                     count += 1
         after = page[-1].position
