@@ -47,10 +47,6 @@ def _from_env() -> Clock:
 clock = _from_env()
 
 
-def local(instant: datetime) -> datetime:
-    return instant.astimezone(LOCAL)
-
-
 def to_db(instant: datetime | None) -> datetime | None:
     """Instants are stored as naive UTC: SQLite keeps no offset, and one convention serves both databases."""
     return instant.astimezone(UTC).replace(tzinfo=None) if instant else None

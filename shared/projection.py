@@ -1,11 +1,12 @@
-"""Projections: apply an event once, whatever the broker redelivers."""
-import logging
+"""Projections: apply an event once, whatever the broker redelivers; rebuild one from its log and compare."""
+import tempfile
+import time
+
+import sqlalchemy as sa
 
 from shared import metrics
 from shared.contracts import Event, upcast
-from shared.store import Database, UnitOfWork
-
-log = logging.getLogger(__name__)
+from shared.store import Database, make_engine
 
 
 def apply_once(db: Database, consumer: str, event: Event, apply) -> bool:
@@ -23,28 +24,12 @@ def apply_once(db: Database, consumer: str, event: Event, apply) -> bool:
     return not duplicate
 
 
-def replay(events, consumer: str, uow: UnitOfWork, apply) -> int:
-    """Apply a sequence of events to a fresh projection inside one transaction; returns how many."""
-    count = 0
-    for event in events:
-        if not uow.already_processed(consumer, event):
-            apply(uow, event)
-            count += 1
-    return count
-
-
 def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore: dict | None = None,
                         progress=None) -> dict:
     """Apply `events` to empty copies of `tables` (a scratch SQLite database with the service's metadata) and
     compare them row by row with the live tables, leaving out `ignore[table]` columns (operational state such
     as retry counters or optimistic-locking versions). Returns events, seconds and, per table that differs,
     the rows only the live one has and the rows only the rebuilt one has."""
-    import tempfile
-    import time
-
-    import sqlalchemy as sa
-
-    from shared.store import make_engine
     ignore = ignore or {}
     with tempfile.TemporaryDirectory(prefix="mawaeed-replay-") as directory:
         fresh = Database(make_engine(f"sqlite:///{directory}/replay.sqlite3"), live.metadata)

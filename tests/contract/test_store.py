@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from shared.contracts import NewEvent, from_dict
 from shared.errors import ConcurrencyError, ContractError
-from shared.projection import apply_once, replay
+from shared.projection import apply_once
 from shared.storage import service_metadata
 
 SERVICE = "storetest"
@@ -267,15 +267,6 @@ def test_already_processed_records_in_the_transaction(db):
     with db.transaction() as uow:
         assert uow.already_processed("c", events[1]) is True
         assert uow.already_processed("d", events[0]) is False   # the rolled-back record is gone
-
-
-def test_replay_skips_events_already_applied(db):
-    events = append(db, "a", 0, [holiday(n) for n in range(4)])
-    with db.transaction() as uow:
-        assert replay(events + events[:2], "test.replay", uow, increment) == 4
-    with db.transaction() as uow:
-        assert replay(events, "test.replay", uow, increment) == 0
-    assert counter(db) == 4
 
 
 # -- concurrency (PostgreSQL: many greenthreads, each with its own connection) ---------------------------
