@@ -233,8 +233,10 @@ def replay_one(projection: str, prefix: str) -> dict:
     baseline = _rss_kb()
     started = time.perf_counter()
     if projection == "availability":
-        from services.availability.replay import rebuild_and_compare, booking_log
-        result = rebuild_and_compare(dbs["availability"], booking_log(dbs["booking"]), progress)
+        from shared.projection import read_log
+        from services.availability.projection import BOOKING_FIELDS
+        from services.availability.replay import rebuild_and_compare
+        result = rebuild_and_compare(dbs["availability"], read_log(dbs["booking"], fields=BOOKING_FIELDS), progress)
     else:
         from services.booking.replay import rebuild_and_compare
         result = rebuild_and_compare(dbs["booking"], progress)

@@ -81,27 +81,35 @@ def _report(what: str, result: dict) -> int:
 
 
 def _own_events(db):
-    from shared.export import select
-    return select(db, None, None, None)
+    from shared.projection import read_log
+    return read_log(db)
+
+
+def _source_log(args, service: str, fields: list[str] | None = None):
+    """Another service's log: through its events feed, or with --direct straight from its database."""
+    if not args.direct:
+        from shared.feed import read_feed
+        return read_feed(args.api, service)
+    from shared.projection import read_log
+    from shared.storage import open_database, service_metadata
+    return read_log(open_database(nameko_config(), service, service_metadata()), fields=fields)
 
 
 def replay_booking(args) -> int:
     """Rebuild the bookings table from the booking log and compare (commands write it directly)."""
-    from shared.projection import rebuild_and_compare
     from shared.storage import open_database
     from services.booking import projection
+    from services.booking.replay import rebuild_and_compare
     db = open_database(nameko_config(), "booking", projection.metadata)
     bar, advance = _log_progress(db, "replaying booking")
     with bar:
-        result = rebuild_and_compare(db, _own_events(db), projection.project, ["bookings"],
-                                     {"bookings": {"version", "created_at", "updated_at"}}, advance)
+        result = rebuild_and_compare(db, advance)
     return _report("bookings table", result)
 
 
 def replay_notifications(args) -> int:
     """Rebuild the messages (from its own log; retry bookkeeping left out), the contacts (from booking's log)
     and the ticket links (from the queue's log), and compare each with the live table."""
-    from shared.feed import read_feed
     from shared.projection import rebuild_and_compare
     from shared.storage import open_database
     from services.notifications import projection
@@ -110,10 +118,10 @@ def replay_notifications(args) -> int:
         _report("messages table", rebuild_and_compare(db, _own_events(db), projection.project, ["messages"],
                                                       {"messages": {"attempts", "next_attempt_at", "claimed_until"}})),
         # the subject is a lookup key derived from the CPR: once a person is erased the log no longer yields it
-        _report("contacts table", rebuild_and_compare(db, read_feed(args.api, "booking"),
+        _report("contacts table", rebuild_and_compare(db, _source_log(args, "booking"),
                                                       projection.apply_booking_event, ["contacts"],
                                                       {"contacts": {"subject"}})),
-        _report("tickets table", rebuild_and_compare(db, read_feed(args.api, "queue"),
+        _report("tickets table", rebuild_and_compare(db, _source_log(args, "queue"),
                                                      projection.apply_queue_event, ["tickets"])))
 
 
@@ -122,13 +130,12 @@ def replay_catalogue(args) -> int:
     import importlib
 
     from shared import catalogue
-    from shared.feed import read_feed
     from shared.projection import rebuild_and_compare
     from shared.storage import open_database
     module = importlib.import_module(f"services.{args.service}.projection")
     db = open_database(nameko_config(), args.service, module.metadata)
     return _report(f"{args.service} catalogue", rebuild_and_compare(
-        db, read_feed(args.api, "availability"), catalogue.project, ["directorates", "branches"]))
+        db, _source_log(args, "availability"), catalogue.project, ["directorates", "branches"]))
 
 
 def replay_queue(args) -> int:
@@ -137,7 +144,6 @@ def replay_queue(args) -> int:
     from shared.storage import open_database
     from services.queue import projection
     from services.queue.replay import rebuild_and_compare
-    from shared.feed import read_feed
     from shared.projection import rebuild_and_compare as rebuild_tables
     db = open_database(nameko_config(), "queue", projection.metadata)
     bar, advance = _log_progress(db, "replaying the queue")
@@ -151,7 +157,7 @@ def replay_queue(args) -> int:
         print(f"  {branch} {day}:\n    live:    {live}\n    rebuilt: {rebuilt}")
 
     def appointment_events():  # booking's log tells who is due; the queue's own log who never came
-        yield from read_feed(args.api, "booking")
+        yield from _source_log(args, "booking")
         yield from (e for e in _own_events(db) if e.type == "queue.AppointmentMissed")
 
     def apply(uow, event):
@@ -163,14 +169,14 @@ def replay_queue(args) -> int:
 
 
 def replay_availability(args) -> int:
-    """Rebuild availability's booked places from booking's log (read through the events feed) and compare."""
-    from shared.feed import read_feed
+    """Rebuild availability's booked places from booking's log (through the events feed, or with --direct only
+    the fields it counts, from booking's database) and compare."""
     from shared.storage import open_database
     from services.availability import projection
-    from shared.projection import rebuild_and_compare
+    from services.availability.replay import rebuild_and_compare
     db = open_database(nameko_config(), "availability", projection.metadata)
     return _report("availability slot counts", rebuild_and_compare(
-        db, read_feed(args.api, "booking"), projection.apply_booking_event, ["slot_bookings"]))
+        db, _source_log(args, "booking", projection.BOOKING_FIELDS)))
 
 
 def events_catalogue(args) -> int:
@@ -297,6 +303,9 @@ def main(argv=None) -> int:
                           help="whose catalogue projection to rebuild (replay catalogue)")
     p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API") or nameko_config()["MAWAEED_FEED_URL"],
                           help="base URL whose events feed serves the source logs (default: MAWAEED_FEED_URL)")
+    p_replay.add_argument("--direct", action="store_true",
+                          help="read the source logs straight from their services' databases (DATABASE_URL, "
+                               "or the SQLite files of MAWAEED_DATA_DIR) instead of the feed")
     p_replay.set_defaults(func=replay)
     p_events = sub.add_parser("events", help="the published events")
     events_sub = p_events.add_subparsers(dest="events_command", required=True)

@@ -1,12 +1,17 @@
 """Projections: apply an event once, whatever the broker redelivers; rebuild one from its log and compare."""
 import tempfile
 import time
+from itertools import islice
 
 import sqlalchemy as sa
 
 from shared import metrics
-from shared.contracts import Event, upcast
+from shared.clock import from_db
+from shared.contracts import Event, latest_version, upcast
 from shared.store import Database, make_engine
+
+PAGE = 5000          # events read, and applied, at a time by a replay
+COMPARE_BUCKETS = 256
 
 
 def apply_once(db: Database, consumer: str, event: Event, apply) -> bool:
@@ -24,37 +29,135 @@ def apply_once(db: Database, consumer: str, event: Event, apply) -> bool:
     return not duplicate
 
 
+_latest: dict[str, int] = {}
+
+
+def latest(event: Event) -> Event:
+    """upcast(event), without looking through every contract for an event already at its latest version."""
+    if event.type not in _latest:
+        _latest[event.type] = latest_version(event.type)
+    return event if event.version == _latest[event.type] else upcast(event)
+
+
+def read_log(db: Database, types: list[str] | None = None, fields: list[str] | None = None, page: int = PAGE):
+    """The events of `db`'s log (only `types`, if given), oldest first, read in pages of `page` rows after the
+    last position seen, each page in its own short transaction, so memory holds one page.
+
+    With `fields`, each payload holds only those top-level fields, extracted by the database: nothing else is
+    parsed, and personal fields are never decrypted (for a projection that only counts, say). Without, payloads
+    are whole and their personal fields opened, the keys of a page's people read in one query."""
+    events = db.tables["events"]
+    if fields:
+        dialect = db.engine.dialect.name
+        extracted = [sa.func.json_extract(events.c.payload, f"$.{f}") if dialect == "sqlite" else
+                     sa.func.json_extract_path_text(sa.cast(events.c.payload, sa.JSON), f) for f in fields]
+        head = [events.c[name] for name in ("event_id", "type", "version", "stream_id", "stream_version",
+                                            "position", "occurred_at", "correlation_id", "causation_id",
+                                            "directorate")]  # in the order of Event's fields
+        query = sa.select(*head, *extracted)
+    else:
+        query = sa.select(events)
+    if types:
+        query = query.where(events.c.type.in_(types))
+    after = 0
+    while True:
+        with db.transaction() as uow:
+            rows = uow.execute(query.where(events.c.position > after).order_by(events.c.position).limit(page)).all()
+            if fields:
+                batch = [Event(*row[:6], from_db(row[6]), *row[7:10],
+                               {f: v for f, v in zip(fields, row[10:]) if v is not None}) for row in rows]
+            else:
+                uow.store.vault.preload(_subjects(rows))
+                batch = [uow.store.event_of(row) for row in rows]
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].position
+
+
+def _subjects(rows) -> set[str]:
+    """The people whose keys a page of stored events needs (each sealed field starts "enc:<subject>:")."""
+    from shared.personal import PREFIX
+    marker = f'"{PREFIX}'
+    return {row.payload[i + len(marker):i + len(marker) + 24] for row in rows
+            for i in [row.payload.find(marker)] if i >= 0}
+
+
+def pages(events, size: int = PAGE):
+    """`events` as lists of up to `size`."""
+    iterator = iter(events)
+    while page := list(islice(iterator, size)):
+        yield page
+
+
 def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore: dict | None = None,
-                        progress=None) -> dict:
+                        progress=None, batched: bool = False) -> dict:
     """Apply `events` to empty copies of `tables` (a scratch SQLite database with the service's metadata) and
     compare them row by row with the live tables, leaving out `ignore[table]` columns (operational state such
     as retry counters or optimistic-locking versions). Returns events, seconds and, per table that differs,
-    the rows only the live one has and the rows only the rebuilt one has."""
+    the rows only the live one has and the rows only the rebuilt one has.
+
+    `apply(uow, event)` is called for each event; with `batched`, `apply(uow, pages)` is called once with an
+    iterator over pages (lists) of events, for a projection that folds them in memory and writes in bulk."""
     ignore = ignore or {}
     with tempfile.TemporaryDirectory(prefix="mawaeed-replay-") as directory:
         fresh = Database(make_engine(f"sqlite:///{directory}/replay.sqlite3"), live.metadata)
         fresh.create_tables()
         try:
             started, count = time.perf_counter(), 0
-            with fresh.transaction() as uow:
-                for event in events:
-                    apply(uow, upcast(event))  # a projection is written for the latest version of each event
-                    count += 1
+
+            def upcast_pages():
+                nonlocal count
+                for page in pages(events):
+                    count += len(page)
+                    yield [latest(e) for e in page]  # a projection is written for the latest version of each event
                     if progress:
-                        progress(event.position)
+                        progress(page[-1].position)
+
+            with fresh.transaction() as uow:
+                if batched:
+                    apply(uow, upcast_pages())
+                else:
+                    for page in upcast_pages():
+                        for event in page:
+                            apply(uow, event)
             seconds = time.perf_counter() - started
-
-            def rows(db, name):
-                table = db.tables[name]
-                columns = [c for c in table.columns if c.name not in ignore.get(name, set())]
-                with db.transaction() as uow:
-                    return {tuple(r) for r in uow.execute(sa.select(*columns))}
-
             differences = {}
             for name in tables:
-                ours, theirs = rows(live, name), rows(fresh, name)
-                if ours != theirs:
-                    differences[name] = (sorted(ours - theirs, key=str), sorted(theirs - ours, key=str))
+                differing = compare(live, fresh, name, ignore.get(name, set()))
+                if differing:
+                    differences[name] = differing
         finally:
             fresh.dispose()
     return {"events": count, "seconds": seconds, "differences": differences}
+
+
+def _rows(db: Database, name: str, leave_out: set):
+    """The rows of a table (without the `leave_out` columns) as tuples, streamed (a server-side cursor)."""
+    table = db.tables[name]
+    columns = [c for c in table.columns if c.name not in leave_out]
+    with db.engine.connect() as conn:
+        for partition in conn.execution_options(yield_per=10_000).execute(sa.select(*columns)).partitions():
+            yield from map(tuple, partition)
+
+
+def compare(live: Database, fresh: Database, name: str, leave_out: set) -> tuple[list, list] | None:
+    """(rows only live, rows only rebuilt) of a table, or None when both hold the same set of rows.
+
+    In bounded memory whatever the table's size: each side's rows are summed into buckets by their hash, and
+    only the rows of buckets whose sums differ are held, to say which rows differ."""
+    def sums(db):
+        buckets = [0] * COMPARE_BUCKETS
+        for row in _rows(db, name, leave_out):
+            digest = hash(row)
+            buckets[digest % COMPARE_BUCKETS] += digest
+        return buckets
+
+    differing = {n for n, (ours, theirs) in enumerate(zip(sums(live), sums(fresh))) if ours != theirs}
+    if not differing:
+        return None
+    ours, theirs = ({row for row in _rows(db, name, leave_out) if hash(row) % COMPARE_BUCKETS in differing}
+                    for db in (live, fresh))
+    if ours == theirs:  # a row twice on one side: the same set of rows
+        return None
+    return sorted(ours - theirs, key=str), sorted(theirs - ours, key=str)

@@ -58,3 +58,33 @@ def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, u
     rows = uow.execute(sa.select(table.c.start, table.c.booked).where(
         table.c.branch == branch, table.c.service == service, table.c.start >= naive[0], table.c.start < naive[1]))
     return {from_db(r.start): r.booked for r in rows}
+
+
+# All that counting places reads of a booking event (shared.projection.read_log's `fields`).
+BOOKING_FIELDS = ["branch", "service", "start", "previous_start"]
+
+
+def rebuild_booked_places(uow: UnitOfWork, pages, table: sa.Table = slot_bookings) -> None:
+    """apply_booking_event over a whole log into an empty table (a replay): the moves are summed per slot in
+    memory, which grows with the slots and not with the log, and the counts written in one statement."""
+    moves = {}
+    for page in pages:
+        for event in page:
+            p, type_ = event.payload, event.type
+            if type_ == "booking.SlotBooked":
+                key = (p["branch"], p["service"], p["start"])
+                moves[key] = moves.get(key, 0) + 1
+            elif type_ == "booking.BookingCancelled":
+                key = (p["branch"], p["service"], p["start"])
+                moves[key] = moves.get(key, 0) - 1
+            elif type_ == "booking.BookingRescheduled":
+                before, after = (p["branch"], p["service"], p["previous_start"]), (p["branch"], p["service"], p["start"])
+                moves[before] = moves.get(before, 0) - 1
+                moves[after] = moves.get(after, 0) + 1
+    counts = {}
+    for (branch, service, start), delta in moves.items():  # two spellings of one instant are one slot
+        key = (branch, service, to_db(parse_instant(start)))
+        counts[key] = counts.get(key, 0) + delta
+    if counts:
+        uow.execute(table.insert(), [{"branch": b, "service": s, "start": t, "booked": n}
+                                     for (b, s, t), n in counts.items()])

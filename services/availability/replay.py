@@ -6,11 +6,8 @@ from services.availability import projection
 
 
 def rebuild_and_compare(live: Database, booking_events, progress=None) -> dict:
-    """`booking_events`: the booking log, from the feed or straight from booking's database."""
-    return rebuild_tables(live, booking_events, projection.apply_booking_event, ["slot_bookings"], progress=progress)
+    """`booking_events`: the booking log, from the feed or, with only the fields counting reads,
+    `read_log(booking's database, fields=projection.BOOKING_FIELDS)`."""
+    return rebuild_tables(live, booking_events, projection.rebuild_booked_places, ["slot_bookings"],
+                          progress=progress, batched=True)
 
-
-def booking_log(booking: Database):
-    """The booking log straight from booking's database (`mawaeed replay availability --direct`)."""
-    from shared.export import select
-    return select(booking, None, None, None)
