@@ -137,45 +137,83 @@ class EventStore:
         """Append to a stream that must be at `expected_version`; raise ConcurrencyError otherwise.
 
         The events and their outbox rows are written in the caller's transaction: they reach the broker
-        only if this transaction commits.
+        only if this transaction commits. Every append to a log takes one lock until commit (positions are
+        gap-free and in commit order), so everything that can be done before it is: validating, sealing
+        personal fields (which may read or create a person's key) and serialising.
         """
         if not new_events:
             raise ValueError("nothing to append")
-        if self.conn.dialect.name == "postgresql":
-            # One lock per schema: services sharing a database do not queue behind each other.
-            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
-                              {"key": APPEND_LOCK_KEY})
-        # Under the lock (SQLite: the write lock of BEGIN IMMEDIATE) this read is current, so a stale
-        # expected version is caught here; the unique constraint stays as the backstop.
-        if self.stream_version(stream_id) != expected_version:
-            raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-        position = self.head()
         occurred_at = clock.now()
-        stored, rows = [], []
+        rows = []
         for offset, new in enumerate(new_events, start=1):
             version = new.version or latest_version(new.type)
-            event = Event(
-                event_id=new.event_id, type=new.type, version=version, stream_id=stream_id,
-                stream_version=expected_version + offset, position=position + offset,
-                occurred_at=occurred_at, correlation_id=new.correlation_id or new.event_id,
-                causation_id=new.causation_id, directorate=new.directorate,
-                payload=validated_payload(new.type, version, new.payload),
-            )
-            stored.append(event)
+            payload = validated_payload(new.type, version, new.payload)
             rows.append({
-                "position": event.position, "event_id": event.event_id, "stream_id": stream_id,
-                "stream_version": event.stream_version, "type": event.type, "version": version,
-                "occurred_at": to_db(occurred_at), "correlation_id": event.correlation_id,
-                "causation_id": event.causation_id, "directorate": event.directorate,
-                "payload": json.dumps(self.vault.seal(event.type, event.payload), ensure_ascii=False,
-                                      separators=(",", ":")),
+                "offset": offset, "event_id": new.event_id, "type": new.type, "version": version,
+                "correlation_id": new.correlation_id or new.event_id, "causation_id": new.causation_id,
+                "directorate": new.directorate, "payload": payload,
+                "stored": json.dumps(self.vault.seal(new.type, payload), ensure_ascii=False, separators=(",", ":")),
             })
+        if self.conn.dialect.name == "postgresql":
+            head = self._append_postgresql(stream_id, expected_version, rows, occurred_at)
+        else:
+            head = self._append_generic(stream_id, expected_version, rows, occurred_at)
+        return [Event(event_id=r["event_id"], type=r["type"], version=r["version"], stream_id=stream_id,
+                      stream_version=expected_version + r["offset"], position=head + r["offset"],
+                      occurred_at=occurred_at, correlation_id=r["correlation_id"], causation_id=r["causation_id"],
+                      directorate=r["directorate"], payload=r["payload"]) for r in rows]
+
+    def _append_generic(self, stream_id: str, expected_version: int, rows: list[dict], occurred_at) -> int:
+        # SQLite: BEGIN IMMEDIATE already holds the write lock, so these reads are current.
+        if self.stream_version(stream_id) != expected_version:
+            raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
+        head = self.head()
         try:
-            self.conn.execute(self.events.insert(), rows)
+            self.conn.execute(self.events.insert(), [{
+                "position": head + r["offset"], "event_id": r["event_id"], "stream_id": stream_id,
+                "stream_version": expected_version + r["offset"], "type": r["type"], "version": r["version"],
+                "occurred_at": to_db(occurred_at), "correlation_id": r["correlation_id"],
+                "causation_id": r["causation_id"], "directorate": r["directorate"], "payload": r["stored"],
+            } for r in rows])
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from None
-        self.conn.execute(self.outbox.insert(), [{"position": e.position} for e in stored])
-        return stored
+        self.conn.execute(self.outbox.insert(), [{"position": head + r["offset"]} for r in rows])
+        return head
+
+    def _append_postgresql(self, stream_id: str, expected_version: int, rows: list[dict], occurred_at) -> int:
+        """Lock, check the stream's version, number the events after the head and write them and their outbox
+        rows: one round trip, so the lock every writer queues for is held as briefly as possible. The lock is
+        its own statement: each statement of the batch reads a snapshot taken after the one before it ran."""
+        params = {"lock": APPEND_LOCK_KEY, "stream": stream_id, "expected": expected_version,
+                  "occurred_at": to_db(occurred_at)}
+        values = []
+        for r in rows:
+            n = r["offset"]
+            values.append(f"(%(n{n})s, %(id{n})s, %(type{n})s, %(version{n})s, %(corr{n})s, %(cause{n})s::text, "
+                          f"%(dir{n})s::text, %(payload{n})s)")
+            params.update({f"n{n}": n, f"id{n}": r["event_id"], f"type{n}": r["type"], f"version{n}": r["version"],
+                           f"corr{n}": r["correlation_id"], f"cause{n}": r["causation_id"],
+                           f"dir{n}": r["directorate"], f"payload{n}": r["stored"]})
+        sql = f"""SELECT pg_advisory_xact_lock(%(lock)s, hashtext(current_schema()));
+WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
+     stream AS (SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = %(stream)s),
+     added AS (
+       INSERT INTO events (position, event_id, stream_id, stream_version, type, version, occurred_at,
+                           correlation_id, causation_id, directorate, payload)
+       SELECT head.position + v.n, v.event_id, %(stream)s, %(expected)s + v.n, v.type, v.version,
+              %(occurred_at)s, v.correlation_id, v.causation_id, v.directorate, v.payload
+       FROM head, stream, (VALUES {", ".join(values)})
+            AS v(n, event_id, type, version, correlation_id, causation_id, directorate, payload)
+       WHERE stream.version = %(expected)s
+       RETURNING position)
+INSERT INTO outbox (position) SELECT position FROM added RETURNING position"""
+        try:
+            positions = sorted(p for (p,) in self.conn.exec_driver_sql(sql, params))
+        except sa.exc.IntegrityError as exc:
+            raise ConcurrencyError(str(exc.orig)) from None
+        if not positions:
+            raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
+        return positions[0] - 1
 
 
 class Database:

@@ -6,8 +6,10 @@ cannot both commit. A command that loses such a race is decided again from fresh
 """
 import logging
 from datetime import datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import catalogue, personal
 from shared.commands import retrying
@@ -41,19 +43,27 @@ def as_answer(row, branch: dict | None) -> dict:
     }
 
 
-def _taken(uow: UnitOfWork, branch: str, service: str, start: datetime) -> int:
-    return uow.execute(sa.select(sa.func.count()).select_from(bookings).where(
-        bookings.c.branch == branch, bookings.c.service == service, bookings.c.start == _naive(start),
-        bookings.c.status == "active")).scalar_one()
-
-
 def _guard_room(uow: UnitOfWork, branch_id: str, service_id: str, slot: catalogue.Slot) -> tuple[str, int]:
-    """(slot stream, expected version) when the slot has room. The version is read before the count it
-    guards: a booking committed in between moves the version, and the append below then fails."""
+    """(slot stream, expected version) when the slot has room. The version and the count it guards are read in
+    one statement, from one snapshot: a booking committed after it moves the version, and the append fails."""
     stream = catalogue.slot_stream(branch_id, service_id, slot.start)
-    version = uow.store.stream_version(stream)
-    rules.check_room(slot, _taken(uow, branch_id, service_id, slot.start))
+    events = uow.tables["events"]
+    version, taken = uow.execute(sa.select(
+        sa.select(sa.func.coalesce(sa.func.max(events.c.stream_version), 0))
+        .where(events.c.stream_id == stream).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(bookings).where(
+            bookings.c.branch == branch_id, bookings.c.service == service_id, bookings.c.start == _naive(slot.start),
+            bookings.c.status == "active").scalar_subquery())).one()
+    rules.check_room(slot, taken)
     return stream, version
+
+
+def _claim_person(uow: UnitOfWork, cpr: str) -> None:
+    """Create or bump the person's row. It stays locked until commit, so two bookings by one person take turns
+    and the second checks the per-person rules against what the first committed."""
+    insert = (postgresql.insert if uow.conn.dialect.name == "postgresql" else sqlite.insert)(people)
+    uow.execute(insert.values(cpr=cpr, version=1).on_conflict_do_update(
+        index_elements=[people.c.cpr], set_={"version": people.c.version + 1}))
 
 
 def _bump(uow: UnitOfWork, table: sa.Table, key, key_value: str, version: int) -> None:
@@ -72,33 +82,23 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
         with db.transaction() as uow:
             branch = catalogue.load_branch(uow, branch_id)
             slot = rules.bookable_slot(branch, branch_id, service_id, request["start"], now)
-            person_version = uow.execute(sa.select(people.c.version).where(people.c.cpr == cpr)).scalar()
+            _claim_person(uow, cpr)
             active = [rules.ActiveBooking(r.reference, r.service, _aware(r.start)) for r in uow.execute(
-                sa.select(bookings).where(bookings.c.cpr == cpr, bookings.c.status == "active",
-                                          bookings.c.start > _naive(now)))]
+                sa.select(bookings.c.reference, bookings.c.service, bookings.c.start).where(
+                    bookings.c.cpr == cpr, bookings.c.status == "active", bookings.c.start > _naive(now)))]
             rules.check_person(active, service_id, max_active)
             stream, version = _guard_room(uow, branch_id, service_id, slot)
-            if person_version is None:
-                try:
-                    with uow.conn.begin_nested():
-                        uow.execute(people.insert().values(cpr=cpr, version=1))
-                except sa.exc.IntegrityError:
-                    raise ConcurrencyError(f"person {mask_cpr(cpr)} booked meanwhile") from None
-            else:
-                _bump(uow, people, people.c.cpr, cpr, person_version)
-            reference = new_reference()
             person = {k: request.get(k) for k in ("cpr", "name", "mobile", "email", "language")}
+            row = dict(reference=new_reference(), version=1, branch=branch_id, service=service_id,
+                       start=_naive(slot.start), end=_naive(slot.end), status="active", channel=channel,
+                       created_at=_naive(now), updated_at=_naive(now), **person)
+            uow.execute(bookings.insert().values(row))
             uow.append(stream, version, [NewEvent("booking.SlotBooked", {
-                "reference": reference, "branch": branch_id, "service": service_id,
+                "reference": row["reference"], "branch": branch_id, "service": service_id,
                 "start": slot.start.isoformat(), "end": slot.end.isoformat(), "person": person,
                 "channel": channel,
-            }, branch["directorate"])])
-            uow.execute(bookings.insert().values(
-                reference=reference, version=1, branch=branch_id, service=service_id, start=_naive(slot.start),
-                end=_naive(slot.end), status="active", channel=channel, created_at=_naive(now),
-                updated_at=_naive(now), **person))
-            row = uow.execute(sa.select(bookings).where(bookings.c.reference == reference)).one()
-            return as_answer(row, branch)
+            }, branch["directorate"])])  # last: the log's append lock is held from here to the commit
+            return as_answer(SimpleNamespace(**row), branch)
 
     return retrying("booking", "book", decide)
 
