@@ -1,9 +1,12 @@
 """Projections: apply an event once, whatever the broker redelivers; rebuild one from its log and compare."""
+import json
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared import metrics
 from shared.clock import from_db
@@ -47,28 +50,34 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     parsed, and personal fields are never decrypted (for a projection that only counts, say). Without, payloads
     are whole and their personal fields opened, the keys of a page's people read in one query."""
     events = db.tables["events"]
-    if fields:
-        dialect = db.engine.dialect.name
-        extracted = [sa.func.json_extract(events.c.payload, f"$.{f}") if dialect == "sqlite" else
-                     sa.func.json_extract_path_text(sa.cast(events.c.payload, sa.JSON), f) for f in fields]
-        head = [events.c[name] for name in ("event_id", "type", "version", "stream_id", "stream_version",
-                                            "position", "occurred_at", "correlation_id", "causation_id",
-                                            "directorate")]  # in the order of Event's fields
-        query = sa.select(*head, *extracted)
-    else:
-        query = sa.select(events)
-    if types:
-        query = query.where(events.c.type.in_(types))
+    envelope = [events.c[name] for name in ("event_id", "type", "version", "stream_id", "stream_version", "position",
+                                            "occurred_at", "correlation_id", "causation_id", "directorate")]
+
+    def query(after):
+        rows = sa.select(*envelope, events.c.payload).where(events.c.position > after)
+        rows = rows.where(events.c.type.in_(types)) if types else rows
+        rows = rows.order_by(events.c.position).limit(page)
+        if not fields:
+            return rows
+        if db.engine.dialect.name == "sqlite":
+            return rows.with_only_columns(*envelope, *(sa.func.json_extract(events.c.payload, f"$.{f}")
+                                                       for f in fields))
+        parsed = rows.add_columns(sa.cast(events.c.payload, JSONB).label("parsed")).subquery()  # parsed once a row
+        return sa.select(*(parsed.c[c.name] for c in envelope), *(parsed.c.parsed[f].astext for f in fields)) \
+            .order_by(parsed.c.position)
+
     after = 0
     while True:
         with db.transaction() as uow:
-            rows = uow.execute(query.where(events.c.position > after).order_by(events.c.position).limit(page)).all()
+            rows = uow.execute(query(after)).all()
             if fields:
                 batch = [Event(*row[:6], from_db(row[6]), *row[7:10],
                                {f: v for f, v in zip(fields, row[10:]) if v is not None}) for row in rows]
             else:
-                uow.store.vault.preload(_subjects(rows))
-                batch = [uow.store.event_of(row) for row in rows]
+                vault = uow.store.vault
+                vault.preload(_subjects(rows))
+                batch = [Event(*row[:6], from_db(row[6]), *row[7:10], vault.open(row[1], json.loads(row[10])))
+                         for row in rows]
         if not batch:
             return
         yield from batch
@@ -79,15 +88,22 @@ def _subjects(rows) -> set[str]:
     """The people whose keys a page of stored events needs (each sealed field starts "enc:<subject>:")."""
     from shared.personal import PREFIX
     marker = f'"{PREFIX}'
-    return {row.payload[i + len(marker):i + len(marker) + 24] for row in rows
-            for i in [row.payload.find(marker)] if i >= 0}
+    return {row[10][i + len(marker):i + len(marker) + 24] for row in rows for i in [row[10].find(marker)] if i >= 0}
 
 
 def pages(events, size: int = PAGE):
-    """`events` as lists of up to `size`."""
+    """`events` as lists of up to `size`, the next one read by a thread while the caller works on this one: the
+    waits on the database or the feed overlap with the projection's work."""
     iterator = iter(events)
-    while page := list(islice(iterator, size)):
-        yield page
+
+    def read():
+        return list(islice(iterator, size))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="replay-reader") as reader:
+        ahead = reader.submit(read)
+        while page := ahead.result():
+            ahead = reader.submit(read)
+            yield page
 
 
 def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore: dict | None = None,
@@ -98,11 +114,18 @@ def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore
     the rows only the live one has and the rows only the rebuilt one has.
 
     `apply(uow, event)` is called for each event; with `batched`, `apply(uow, pages)` is called once with an
-    iterator over pages (lists) of events, for a projection that folds them in memory and writes in bulk."""
+    iterator over pages (lists) of events, for a projection that folds them in memory and writes in bulk (and
+    reads `tables` by primary key only: their other indexes are left out)."""
     ignore = ignore or {}
     with tempfile.TemporaryDirectory(prefix="mawaeed-replay-") as directory:
         fresh = Database(make_engine(f"sqlite:///{directory}/replay.sqlite3"), live.metadata)
         fresh.create_tables()
+        if batched:  # bulk writes that look rows up by primary key only: other indexes just slow them down
+            with fresh.engine.begin() as conn:
+                for name in tables:
+                    for index in fresh.tables[name].indexes:
+                        if not index.unique:
+                            index.drop(conn)
         try:
             started, count = time.perf_counter(), 0
 
