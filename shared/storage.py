@@ -4,6 +4,7 @@ import logging
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 
+from shared import greenpg
 from shared.config import database_for
 from shared.relay import Relay
 from shared.store import Database, event_tables, make_engine
@@ -24,8 +25,7 @@ def open_database(config: dict, service: str, metadata: sa.MetaData) -> Database
     url, schema = database_for(config, service)
     if url.startswith("postgresql") and not _psycopg_patched:
         # psycopg2 blocks the whole eventlet hub unless its waits go through eventlet.
-        from psycogreen.eventlet import patch_psycopg
-        patch_psycopg()
+        greenpg.patch()
         _psycopg_patched = True
     db = Database(make_engine(url, schema, config.get("DATABASE_POOL_SIZE", 10)), metadata, schema)
     db.create_tables()

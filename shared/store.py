@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from shared import metrics, personal
+from shared import greenpg, metrics, personal
 from shared.clock import clock, from_db, to_db
 from shared.contracts import Event, NewEvent, latest_version, validated_payload
 from shared.errors import ConcurrencyError
@@ -207,6 +207,7 @@ WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
        WHERE stream.version = %(expected)s
        RETURNING position)
 INSERT INTO outbox (position) SELECT position FROM added RETURNING position"""
+        greenpg.hold_until_commit()  # Database.transaction releases it after the commit or rollback
         try:
             positions = sorted(p for (p,) in self.conn.exec_driver_sql(sql, params))
         except sa.exc.IntegrityError as exc:
@@ -238,9 +239,12 @@ class Database:
 
     @contextmanager
     def transaction(self):
-        with self.engine.begin() as conn:
-            uow = UnitOfWork(conn, self.metadata)
-            yield uow
+        try:
+            with self.engine.begin() as conn:
+                uow = UnitOfWork(conn, self.metadata)
+                yield uow
+        finally:
+            greenpg.release()
         if uow.appended:
             for callback in self._after_commit:
                 callback()
