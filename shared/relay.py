@@ -2,8 +2,13 @@
 
 A crash anywhere loses nothing: an event leaves the outbox only after the broker confirmed it, so at worst
 an event is published twice, and consumers are idempotent.
+
+A batch is published whole and its confirms collected afterwards (RabbitMQ acks or nacks each delivery tag),
+rather than waiting for each message's confirm before the next.
 """
 import logging
+import time
+from itertools import takewhile
 
 import eventlet
 import sqlalchemy as sa
@@ -18,16 +23,22 @@ log = logging.getLogger(__name__)
 
 class Relay:
     def __init__(self, db: Database, service: str, amqp_uri: str, transport_options: dict | None = None,
-                 batch_size: int = 500, idle_poll_seconds: float = 1.0):
+                 batch_size: int = 500, idle_poll_seconds: float = 1.0, confirm_timeout_seconds: float = 30.0):
         self.db = db
         self.service = service
         self.amqp_uri = amqp_uri
-        self.transport_options = dict(transport_options or {}, confirm_publish=True)
+        # Confirms are collected per batch below; kombu's confirm_publish would block on each message instead.
+        self.transport_options = dict(transport_options or {}, confirm_publish=False)
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        self.confirm_timeout_seconds = confirm_timeout_seconds
         self.exchange = topology.exchange(service)
         self._connection = None
         self._producer = None
+        self._confirms = False  # the channel is in confirm mode (RabbitMQ; memory:// has no confirms)
+        self._last_tag = 0      # the delivery tag of the channel's last publish: they count from 1 per channel
+        self._awaiting = {}     # delivery tag -> position, published but neither acked nor nacked yet
+        self._acked, self._nacked = [], []
         self._doorbell = Doorbell()
         self._running = False
         self._unroutable = set()
@@ -50,7 +61,7 @@ class Relay:
                 failures += 1
                 metrics.RELAY_ERRORS.labels(self.service).inc()
                 log.exception("relay of %s failed (attempt %d); events stay in the outbox", self.service, failures)
-                self._disconnect()
+                self._disconnect(graceful=False)
                 eventlet.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
             if published < self.batch_size:
@@ -77,24 +88,59 @@ class Relay:
             events = [store.event_of(row) for row in rows]  # personal fields opened for the subscribers
             conn.rollback()
         producer = self._ensure_producer()
-        confirmed = []
+        self._unroutable.clear()
+        # Tags of an earlier, failed round may still be acked late: only this round's tags count.
+        self._awaiting, self._acked, self._nacked = {}, [], []
+        try:
+            for event in events:
+                producer.publish(
+                    event.to_dict(), exchange=self.exchange, routing_key=event.wire_name, mandatory=True,
+                    serializer="json", delivery_mode=2, message_id=event.event_id,
+                    headers={"event_id": event.event_id, "position": event.position, "type": event.wire_name},
+                )
+                if self._confirms:
+                    self._last_tag += 1
+                    self._awaiting[self._last_tag] = event.position
+                else:  # memory://: no confirms, a publish is as confirmed as it gets
+                    self._acked.append(event.position)
+            self._wait_for_confirms()
+        finally:  # even when the wait failed, what was acked is on the broker
+            if self._acked:
+                self.forget(self._acked)
+                metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(self._acked))
         for event in events:
-            self._unroutable.discard(event.event_id)
-            # With confirm_publish, publish() returns once the broker has confirmed (or raises).
-            producer.publish(
-                event.to_dict(), exchange=self.exchange, routing_key=event.wire_name, mandatory=True,
-                serializer="json", delivery_mode=2, message_id=event.event_id,
-                headers={"event_id": event.event_id, "position": event.position, "type": event.wire_name},
-            )
-            if event.event_id in self._unroutable:
+            if event.event_id in self._unroutable:  # its Basic.Return came before its ack
                 metrics.EVENTS_UNROUTABLE.labels(self.service, event.type).inc()
                 if event.type in self._subscribed:  # someone should have been listening
                     log.warning("%s %s had no queue bound; it stays in the log for catch-up",
                                 event.wire_name, event.event_id)
-            confirmed.append(event.position)
-        self.forget(confirmed)
-        metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
-        return len(confirmed)
+        if self._nacked:
+            metrics.RELAY_ERRORS.labels(self.service).inc()
+            log.warning("the broker refused (nack) %d of %d events of %s; they stay in the outbox for the next round",
+                        len(self._nacked), len(events), self.service)
+        return len(self._acked)
+
+    def _wait_for_confirms(self) -> None:
+        """Read the broker's acks and nacks until every publish of the batch has one; raise after the timeout
+        (the events stay in the outbox and the loop reconnects)."""
+        deadline = time.monotonic() + self.confirm_timeout_seconds
+        while self._awaiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(self._awaiting)} publishes of {self.service} unconfirmed after "
+                                   f"{self.confirm_timeout_seconds} s")
+            self._connection.drain_events(timeout=left)  # calls _on_return, _on_ack, _on_nack
+
+    def _settle(self, delivery_tag: int, multiple: bool, outcome: list) -> None:
+        # `multiple` settles every tag up to this one; tags were added in ascending order.
+        tags = list(takewhile(lambda tag: tag <= delivery_tag, self._awaiting)) if multiple else [delivery_tag]
+        outcome.extend(self._awaiting.pop(tag) for tag in tags if tag in self._awaiting)
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, self._acked)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, self._nacked)
 
     def forget(self, positions: list[int]) -> None:
         """Take confirmed events out of the outbox. A crash before this publishes them again later."""
@@ -109,6 +155,12 @@ class Relay:
         if self._producer is None:
             self._connection = Connection(self.amqp_uri, transport_options=self.transport_options)
             channel = self._connection.channel()
+            self._confirms = hasattr(channel, "confirm_select")  # py-amqp; kombu's virtual transports have none
+            if self._confirms:
+                channel.confirm_select()
+                channel.events["basic_ack"].add(self._on_ack)
+                channel.events["basic_nack"].add(self._on_nack)
+                self._last_tag = 0  # a new channel counts its delivery tags from 1 again
             self._producer = Producer(channel, exchange=self.exchange, on_return=self._on_return)
             self.exchange(channel).declare()
             for subscription in topology.subscriptions_to(self.service):
@@ -116,10 +168,12 @@ class Relay:
                 subscription.dead_letter_queue()(channel).declare()
         return self._producer
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, graceful: bool = True) -> None:
         connection, self._connection, self._producer = self._connection, None, None
         if connection is not None:
             try:
-                connection.release()
+                # After a failure the broker may never answer a Connection.Close (that is maybe why the confirms
+                # did not come): drop the socket instead of waiting for its Close-Ok.
+                connection.release() if graceful else connection.collect()
             except Exception:  # already broken; nothing to clean up
                 pass
