@@ -1,0 +1,84 @@
+"""call-next with a crowded waiting room, through the HTTP API of a running queue service.
+
+    python -m bench.queue --queue-url URL [--waiting 1000] [--calls 300] [--counters 4]
+
+Checks in `waiting + calls` walk-ins at one branch, opens the counters, then each counter calls the next ticket
+and marks it served, over and over, at the same time as the others: at least `waiting` tickets wait throughout.
+Only call-next is timed; `served` is what a clerk does between two calls.
+"""
+import argparse
+import asyncio
+import time
+
+import aiohttp
+
+from bench.booking import Progress, cpr, log
+from bench.common import emit, percentiles_ms
+
+
+async def main(args) -> dict:
+    base = f"{args.queue_url}/api/v1"
+    branch = args.branch
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        progress, refused = Progress("checking in walk-ins", args.waiting + args.calls), []
+        check_in_latencies = []
+
+        async def check_in(n):
+            started = time.perf_counter()
+            async with session.post(f"{base}/branches/{branch}/check-ins", json={
+                    "walk_in": True, "service": args.service, "cpr": cpr(600_000 + n)}) as response:
+                if response.status not in (200, 201):
+                    refused.append(f"{response.status} {await response.text()}")
+            check_in_latencies.append(time.perf_counter() - started)
+            progress.step()
+
+        for start in range(0, args.waiting + args.calls, 20):  # a busy morning's door, 20 at a time
+            await asyncio.gather(*(check_in(n) for n in range(start, min(start + 20, args.waiting + args.calls))))
+        progress.close()
+        if refused:
+            raise SystemExit(f"check-in refused: {refused[:3]}")
+
+        for counter in range(1, args.counters + 1):
+            async with session.post(f"{base}/branches/{branch}/counters/{counter}/open",
+                                    json={"services": [args.service]}) as response:
+                assert response.status == 200, await response.text()
+
+        latencies, outcomes, progress = [], {}, Progress(f"call-next on {args.counters} counters", args.calls)
+        remaining = [args.calls]
+
+        async def counter_loop(counter):
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                started = time.perf_counter()
+                async with session.post(f"{base}/branches/{branch}/counters/{counter}/call-next") as response:
+                    called = await response.json() if response.status == 200 else None
+                    latencies.append(time.perf_counter() - started)
+                    outcomes[response.status] = outcomes.get(response.status, 0) + 1
+                if called:
+                    async with session.post(f"{base}/tickets/{called['ticket']['id']}/served") as response:
+                        await response.read()
+                progress.step()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(counter_loop(c) for c in range(1, args.counters + 1)))
+        seconds = time.perf_counter() - started
+        progress.close()
+        async with session.get(f"{base}/branches/{branch}/queue") as response:
+            room = await response.json()
+    waiting_after = sum(s["count"] for s in room["waiting"] if s["service"] == args.service)
+    log(f"{waiting_after} still waiting")
+    return {"branch": branch, "service": args.service, "waiting_at_start": args.waiting + args.calls,
+            "waiting_at_end": waiting_after, "counters": args.counters, "calls": len(latencies),
+            "calls_per_s": round(len(latencies) / seconds, 1), "outcomes": {str(k): v for k, v in outcomes.items()},
+            "call_next": percentiles_ms(latencies), "check_in": percentiles_ms(check_in_latencies)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--queue-url", required=True)
+    parser.add_argument("--branch", default="npra-isa-town")
+    parser.add_argument("--service", default="passport-renewal")
+    parser.add_argument("--waiting", type=int, default=1000)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--counters", type=int, default=4)
+    emit(asyncio.run(main(parser.parse_args())))
