@@ -2,7 +2,6 @@
 import json
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 import sqlalchemy as sa
@@ -46,8 +45,8 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     """The events of `db`'s log (only `types`, if given), oldest first, read in pages of `page` rows after the
     last position seen, each page in its own short transaction, so memory holds one page.
 
-    With `fields`, each payload holds only those top-level fields, extracted by the database: nothing else is
-    parsed, and personal fields are never decrypted (for a projection that only counts, say). Without, payloads
+    With `fields`, each payload holds only those top-level (string) fields, extracted by the database: nothing
+    else is parsed, and personal fields are never decrypted (for a projection that only counts, say). Without, payloads
     are whole and their personal fields opened, the keys of a page's people read in one query."""
     events = db.tables["events"]
     envelope = [events.c[name] for name in ("event_id", "type", "version", "stream_id", "stream_version", "position",
@@ -91,19 +90,11 @@ def _subjects(rows) -> set[str]:
     return {row[10][i + len(marker):i + len(marker) + 24] for row in rows for i in [row[10].find(marker)] if i >= 0}
 
 
-def pages(events, size: int = PAGE):
-    """`events` as lists of up to `size`, the next one read by a thread while the caller works on this one: the
-    waits on the database or the feed overlap with the projection's work."""
-    iterator = iter(events)
-
-    def read():
-        return list(islice(iterator, size))
-
-    with ThreadPoolExecutor(1, thread_name_prefix="replay-reader") as reader:
-        ahead = reader.submit(read)
-        while page := ahead.result():
-            ahead = reader.submit(read)
-            yield page
+def pages(items, size: int = PAGE):
+    """`items` as lists of up to `size`."""
+    iterator = iter(items)
+    while page := list(islice(iterator, size)):
+        yield page
 
 
 def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore: dict | None = None,

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from shared import catalogue
 from shared.clock import from_db, parse_instant, to_db
 from shared.contracts import Event
+from shared.projection import pages
 from shared.storage import service_metadata
 from shared.store import UnitOfWork
 
@@ -85,6 +86,6 @@ def rebuild_booked_places(uow: UnitOfWork, pages, table: sa.Table = slot_booking
     for (branch, service, start), delta in moves.items():  # two spellings of one instant are one slot
         key = (branch, service, to_db(parse_instant(start)))
         counts[key] = counts.get(key, 0) + delta
-    if counts:
-        uow.execute(table.insert(), [{"branch": b, "service": s, "start": t, "booked": n}
-                                     for (b, s, t), n in counts.items()])
+    del moves
+    for rows in pages({"branch": b, "service": s, "start": t, "booked": n} for (b, s, t), n in counts.items()):
+        uow.execute(table.insert(), rows)
