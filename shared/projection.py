@@ -122,7 +122,7 @@ def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore
 
             def upcast_pages():
                 nonlocal count
-                for page in pages(events):
+                for page in pages(events, PAGE):
                     count += len(page)
                     yield [latest(e) for e in page]  # a projection is written for the latest version of each event
                     if progress:

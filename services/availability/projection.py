@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from shared import catalogue
 from shared.clock import from_db, parse_instant, to_db
 from shared.contracts import Event
-from shared.projection import pages
+from shared.projection import pages as in_pages
 from shared.storage import service_metadata
 from shared.store import UnitOfWork
 
@@ -67,7 +67,7 @@ BOOKING_FIELDS = ["branch", "service", "start", "previous_start"]
 
 def rebuild_booked_places(uow: UnitOfWork, pages, table: sa.Table = slot_bookings) -> None:
     """apply_booking_event over a whole log into an empty table (a replay): the moves are summed per slot in
-    memory, which grows with the slots and not with the log, and the counts written in one statement."""
+    memory, which grows with the slots and not with the log, and the counts written a page at a time."""
     moves = {}
     for page in pages:
         for event in page:
@@ -79,13 +79,13 @@ def rebuild_booked_places(uow: UnitOfWork, pages, table: sa.Table = slot_booking
                 key = (p["branch"], p["service"], p["start"])
                 moves[key] = moves.get(key, 0) - 1
             elif type_ == "booking.BookingRescheduled":
-                before, after = (p["branch"], p["service"], p["previous_start"]), (p["branch"], p["service"], p["start"])
-                moves[before] = moves.get(before, 0) - 1
-                moves[after] = moves.get(after, 0) + 1
+                freed, taken = (p["branch"], p["service"], p["previous_start"]), (p["branch"], p["service"], p["start"])
+                moves[freed] = moves.get(freed, 0) - 1
+                moves[taken] = moves.get(taken, 0) + 1
     counts = {}
     for (branch, service, start), delta in moves.items():  # two spellings of one instant are one slot
         key = (branch, service, to_db(parse_instant(start)))
         counts[key] = counts.get(key, 0) + delta
     del moves
-    for rows in pages({"branch": b, "service": s, "start": t, "booked": n} for (b, s, t), n in counts.items()):
+    for rows in in_pages({"branch": b, "service": s, "start": t, "booked": n} for (b, s, t), n in counts.items()):
         uow.execute(table.insert(), rows)
