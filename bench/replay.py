@@ -74,14 +74,14 @@ def people(count: int, rng: random.Random) -> tuple[list[dict], list[dict], list
     return clear, sealed, keys
 
 
-def generate(size: int, rng: random.Random):
-    """Yield the log's rows in position order; leaves the slot counts and bookings rows the live tables hold
-    in GENERATED."""
+def generate(size: int, rng: random.Random, people: tuple, live: dict):
+    """Yield the log's rows in position order; then leaves in `live` the slot counts and bookings rows that the
+    live tables hold after them."""
     slots = all_slots(days=max(30, size // 4000))
     by_service = {}
     for slot in slots:
         by_service.setdefault(slot[1:3], []).append(slot)
-    clear, sealed, _ = GENERATED["people"]
+    clear, sealed, _ = people
     counts, bookings, active, versions = {}, {}, [], {}
     occurred = datetime(2026, 12, 1, 6, tzinfo=UTC)
     for position in range(1, size + 1):
@@ -132,10 +132,7 @@ def generate(size: int, rng: random.Random):
         yield (position, event_id, stream, versions[stream], type_, 2 if type_ == "booking.SlotBooked" else 1,
                to_db(occurred), event_id, None, directorate,
                json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-    GENERATED["counts"], GENERATED["bookings"] = counts, bookings
-
-
-GENERATED = {}
+    live["counts"], live["bookings"] = counts, bookings
 
 
 def copy(db: Database, table: str, columns: list[str], rows, chunk: int = 50_000) -> int:
@@ -174,22 +171,24 @@ def write_log(prefix: str, size: int, seed: int = 6) -> None:
     for db in dbs.values():
         db.create_tables()
     started = time.perf_counter()
-    GENERATED["people"] = people(max(1000, size // 10), rng)
-    copy(dbs["booking"], "person_keys", ["subject", "key", "created_at"], iter(GENERATED["people"][2]))
+    persons, live = people(max(1000, size // 10), rng), {}
+    copy(dbs["booking"], "person_keys", ["subject", "key", "created_at"], iter(persons[2]))
     columns = ["position", "event_id", "stream_id", "stream_version", "type", "version", "occurred_at",
                "correlation_id", "causation_id", "directorate", "payload"]
-    copy(dbs["booking"], "events", columns, generate(size, rng))
+    copy(dbs["booking"], "events", columns, generate(size, rng, persons, live))
     copy(dbs["booking"], "bookings", [c.name for c in dbs["booking"].tables["bookings"].columns],
-         (row[:15] for row in GENERATED["bookings"].values()))
+         (row[:15] for row in live["bookings"].values()))
     copy(dbs["availability"], "slot_bookings", ["branch", "service", "start", "booked"],
-         ((b, s, to_db(t), n) for (b, s, t), n in GENERATED["counts"].items()))
+         ((b, s, to_db(t), n) for (b, s, t), n in live["counts"].items()))
+    with dbs["booking"].transaction() as uow:  # the store opens what was sealed here
+        first = uow.store.read_all(limit=1)[0].payload["person"]
+    assert first["cpr"] in {p["cpr"] for p in persons[0]} and first["name"] in NAMES, first
     with dbs["booking"].engine.begin() as conn:
         conn.execute(sa.text(f'ANALYZE "{prefix}booking".events'))
     for db in dbs.values():
         db.dispose()
-    log(f"  generated {size:,} events, {len(GENERATED['bookings']):,} bookings, {len(GENERATED['counts']):,} "
+    log(f"  generated {size:,} events, {len(live['bookings']):,} bookings, {len(live['counts']):,} "
         f"slots in {time.perf_counter() - started:.1f} s")
-    GENERATED.clear()
 
 
 def exists(prefix: str, size: int) -> bool:
@@ -213,13 +212,16 @@ def drop(prefix: str) -> None:
 
 # -- one replay, in its own process -----------------------------------------------------------------------
 
-def _rss_kb() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() // 1024
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
 def replay_one(projection: str, prefix: str) -> dict:
     """Rebuild and compare one projection as `mawaeed replay` does; events, seconds and memory."""
+    from shared.projection import read_log
+    from services.availability import projection as availability, replay as availability_replay
+    from services.booking import replay as booking_replay
     dbs = databases(prefix)
     with dbs["booking"].transaction() as uow:
         head = uow.store.head()
@@ -230,22 +232,23 @@ def replay_one(projection: str, prefix: str) -> dict:
             last[0] = position
             log(f"    {projection}: {position:,}/{head:,}")
 
-    baseline = _rss_kb()
+    with open("/proc/self/clear_refs", "w") as refs:  # peak RSS (VmHWM) from here: the replay's own
+        refs.write("5")
+    baseline = _status_kb("VmRSS")  # imports and connections made
     started, cpu = time.perf_counter(), time.process_time()
     if projection == "availability":
-        from shared.projection import read_log
-        from services.availability.projection import BOOKING_FIELDS
-        from services.availability.replay import rebuild_and_compare
-        result = rebuild_and_compare(dbs["availability"], read_log(dbs["booking"], fields=BOOKING_FIELDS), progress)
+        result = availability_replay.rebuild_and_compare(
+            dbs["availability"], read_log(dbs["booking"], fields=availability.BOOKING_FIELDS), progress)
     else:
-        from services.booking.replay import rebuild_and_compare
-        result = rebuild_and_compare(dbs["booking"], progress)
+        result = booking_replay.rebuild_and_compare(dbs["booking"], progress)
     total, cpu = time.perf_counter() - started, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak, process_peak = _status_kb("VmHWM"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"events": result["events"], "seconds": round(result["seconds"], 3),
             "events_per_s": round(result["events"] / result["seconds"]) if result["seconds"] else None,
-            "seconds_with_compare": round(total, 3), "cpu_seconds_with_compare": round(cpu, 3), "identical": not result["differences"],
-            "peak_rss_mb": round(peak / 1024, 1), "rss_growth_mb": round((peak - baseline) / 1024, 1)}
+            "seconds_with_compare": round(total, 3), "cpu_seconds_with_compare": round(cpu, 3),
+            "identical": not result["differences"],
+            "ru_maxrss_mb": round(process_peak / 1024, 1), "peak_rss_mb": round(peak / 1024, 1),
+            "rss_growth_mb": round((peak - baseline) / 1024, 1)}
 
 
 def main() -> None:
