@@ -3,6 +3,7 @@ version read first, and project the new events into the waiting-room tables, all
 The day's stream is locked for the transaction, so two counters calling at the same instant take turns: the
 second decides on the state the first committed and gets the next ticket. The expected version stays as the
 guard underneath (a conflict is decided again)."""
+import weakref
 from datetime import date, datetime
 
 from shared import catalogue
@@ -28,6 +29,37 @@ def _branch(uow: UnitOfWork, branch_id: str) -> dict:
     return branch
 
 
+class DayCache:
+    """The days this process worked on last, each tagged with the day stream's version it reflects. A command
+    reads the version under the day's lock anyway: when it matches, the day is current and need not be loaded
+    again (another replica's command, or a rolled-back one, leaves a different version and forces a load)."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.by_db = weakref.WeakKeyDictionary()  # Database -> {(branch, day): (version, Day)}, oldest first
+
+    def get(self, db: Database, branch_id: str, day: date, version: int) -> Day | None:
+        found = self.by_db.get(db, {}).get((branch_id, day))
+        return found[1] if found and found[0] == version else None
+
+    def put(self, db: Database, branch_id: str, day: date, version: int, state: Day) -> None:
+        days = self.by_db.setdefault(db, {})
+        days.pop((branch_id, day), None)
+        days[(branch_id, day)] = (version, state)
+        while len(days) > self.size:
+            days.pop(next(iter(days)))
+
+    def forget(self, db: Database, branch_id: str | None = None, day: date | None = None) -> None:
+        """One day, or (with no day) all of them: a person's erasure changes tickets outside any day's stream."""
+        if branch_id is None:
+            self.by_db.pop(db, None)
+        else:
+            self.by_db.get(db, {}).pop((branch_id, day), None)
+
+
+DAYS = DayCache()
+
+
 def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer):
     """decide(uow, state, branch) -> events; answer(state after, branch, events) -> the reply."""
     def attempt():
@@ -36,15 +68,20 @@ def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer
             uow.store.lock_stream(stream)  # a branch's day is one busy stream: wait for it rather than retry
             version = uow.store.stream_version(stream)  # first the version, then the state it guards
             branch = _branch(uow, branch_id)
-            state = projection.load_day(uow, branch_id, day)
+            state = DAYS.get(db, branch_id, day, version) or projection.load_day(uow, branch_id, day)
+            DAYS.forget(db, branch_id, day)  # until this transaction's outcome is known
             events = decide(uow, state, branch)
             events = [e for e in (events if isinstance(events, list) else [events]) if isinstance(e, NewEvent)]
             if events:
-                for stored in uow.append(stream, version, [NewEvent(e.type, e.payload, branch["directorate"])
-                                                           for e in events]):
-                    projection.project(uow, stored)
-                state = projection.load_day(uow, branch_id, day)
-            return answer(state, branch, events)
+                stored = uow.append(stream, version, [NewEvent(e.type, e.payload, branch["directorate"])
+                                                      for e in events])
+                for event in stored:
+                    projection.project(uow, event)
+                projection.refresh_day(uow, state, stored)
+                version += len(stored)
+            reply = answer(state, branch, events)
+        DAYS.put(db, branch_id, day, version, state)  # committed
+        return reply
     return retrying("queue", command, attempt)
 
 
@@ -160,7 +197,9 @@ def rate(db: Database, token: str, score: int, comment: str | None, feedback_key
 def waiting_room(db: Database, branch_id: str, day: date, now: datetime) -> dict:
     with db.transaction() as uow:
         branch = _branch(uow, branch_id)
-        return view.waiting_room(projection.load_day(uow, branch_id, day), branch, now)
+        version = uow.store.stream_version(queue_stream(branch_id, day))
+        state = DAYS.get(db, branch_id, day, version) or projection.load_day(uow, branch_id, day)
+        return view.waiting_room(state, branch, now)
 
 
 def close_day(db: Database, branch_id: str, day: date) -> dict:

@@ -77,6 +77,8 @@ class QueueService:
     @subscribe(projection.BOOKINGS_CONSUMER)
     def on_booking_event(self, event):
         apply_once(self.db, projection.BOOKINGS_CONSUMER, event, projection.apply_booking_event)
+        if event.type == "booking.PersonErased":
+            commands.DAYS.forget(self.db)
 
     @subscribe(projection.CATALOGUE_CONSUMER)
     def on_catalogue_event(self, event):
