@@ -8,7 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from shared import catalogue
-from shared.contracts import upcast
+from shared.projection import latest, pages, read_log
 from shared.store import Database, make_engine
 from services.queue import projection, view
 from services.queue.domain import local_day
@@ -34,21 +34,17 @@ def scratch(live: Database):
 
 def replay_into(live: Database, fresh: Database, keep=lambda event: True, progress=None) -> tuple[int, set]:
     """Apply the queue's events that `keep` accepts, in log order; returns (events applied, branch days)."""
-    count, after, days = 0, 0, set()
-    while True:
-        with live.transaction() as source:
-            page = source.store.read_all(after=after, limit=5000)
-        if not page:
-            return count, days
+    count, days = 0, set()
+    for page in pages(read_log(live)):
         with fresh.transaction() as target:
             for event in page:
                 if event.source == "queue" and keep(event):
-                    projection.project(target, upcast(event))
+                    projection.project(target, latest(event))
                     days.add((event.payload["branch"], event.payload["day"]))
                     count += 1
-        after = page[-1].position
         if progress:
-            progress(after)
+            progress(page[-1].position)
+    return count, days
 
 
 def _view(db: Database, branch_id: str, day: str, now: datetime) -> dict:
