@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run run-distributed services test test-unit test-integration test-e2e clean
+.PHONY: install bench-install run run-distributed services test test-unit test-integration test-e2e bench clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -25,6 +25,12 @@ services:             ## RabbitMQ (with management) and PostgreSQL answering
 
 test: install services   ## every test: unit, contract, integration and end-to-end
 	$(BIN)/pytest -q
+
+bench-install: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+
+bench: bench-install services   ## the suite's speed beside raw PostgreSQL and RabbitMQ; results in bench/results/
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit

@@ -1,0 +1,127 @@
+"""`make bench` (python -m bench): every section in one run, one table, and the JSON in bench/results/.
+
+The raw baselines are measured first, in this same run and at the same concurrency as the booking burst, so that
+every ratio compares figures taken minutes apart on the same machine in the same state.
+"""
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.suite import ROOT, Suite
+
+RESULTS = ROOT / "bench" / "results"
+console = Console(stderr=True)
+
+
+def section(module: str, *args) -> dict:
+    """Run `python -m bench.<module>` in its own process; its progress shows on our stderr as it runs."""
+    console.rule(f"[bold]{module}")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", f"bench.{module}", *map(str, args)], cwd=ROOT,
+                          stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench.{module} failed (exit {done.returncode})")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    console.print(f"  {module} took {time.perf_counter() - started:.0f} s")
+    return result
+
+
+def run(args) -> dict:
+    results = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "clients": args.clients}
+    results["baselines"] = section("baselines", "--concurrency", args.clients, "--seconds", args.seconds)
+    with tempfile.TemporaryDirectory(prefix="mawaeed-bench-") as workdir:
+        suite = Suite(Path(workdir))
+        console.rule("[bold]starting the distributed suite")
+        suite.start()
+        try:
+            results["booking"] = section(
+                "booking", "--booking-url", suite.urls["booking"], "--availability-url", suite.urls["availability"],
+                "--schema-prefix", suite.prefix, "--now", suite.now, "--clients", args.clients,
+                "--bookings", args.bookings, "--half-seconds", args.seconds * 2)
+            results["queue"] = section("queue", "--queue-url", suite.urls["queue"], "--waiting", 1000)
+        finally:
+            suite.stop()
+    results["replay"] = section("replay", "--sizes", args.replay_sizes)
+    results["peer"] = section("peer", "--events", args.peer_events, "--concurrency", args.clients)
+    return results
+
+
+def figures(r: dict) -> list[tuple[str, str, str, str]]:
+    """(what, measured, compared with, target) rows of the table."""
+    pg, pub = r["baselines"]["postgres_insert_commit"], r["baselines"]["rabbitmq_publish_confirmed"]
+    raw = min(pg["ops_per_s"], pub["ops_per_s"])
+    burst, half, fight = r["booking"]["burst"], r["booking"]["half_load"], r["booking"]["contention"]
+    rows = [
+        ("PostgreSQL INSERT+COMMIT (raw)", f"{pg['ops_per_s']:,.0f}/s, p99 {pg['p99_ms']} ms", "", ""),
+        ("RabbitMQ confirmed publish (raw)", f"{pub['ops_per_s']:,.0f}/s, p99 {pub['p99_ms']} ms", "", ""),
+        ("RabbitMQ consume+ack (raw)", f"{r['baselines']['rabbitmq_consume_ack']['ops_per_s']:,.0f}/s", "", ""),
+        ("booking burst", f"{burst['bookings_per_s']:,.1f}/s, p50 {burst['p50_ms']} p99 {burst['p99_ms']} ms, "
+                          f"5xx {burst['errors_5xx']}",
+         f"{burst['bookings_per_s'] / raw:.2f} x smaller raw ({raw:,.0f}/s)", ">= 0.5 x"),
+        ("booking at half load", f"{half['bookings_per_s']:,.1f}/s offered {half['offered_per_s']}/s, "
+                                 f"p99 {half['p99_ms']} ms, 5xx {half['errors_5xx']}", "", "p99 < 100 ms"),
+    ]
+    for consumer, lag in half["event_lag"].items():
+        rows.append((f"event lag to {consumer} (half load)", f"p50 {lag['p50_ms']} p99 {lag['p99_ms']} ms, "
+                                                             f"{lag['missing']} missing", "", "p99 < 250 ms"))
+    rows.append(("contention", f"{fight['clients']} clients on {fight['slots']} slots: {fight['booked']} booked "
+                               f"of {fight['capacity']} places, {fight['outcomes']}",
+                 f"overbooked slots: {fight['overbooked_slots']}", "0"))
+    for run_ in r["replay"]["results"]:
+        rows.append((f"replay {run_['projection']}, {run_['events']:,} events",
+                     f"{run_['events_per_s']:,.0f} events/s, peak RSS {run_['peak_rss_mb']} MB", "", ">= 50,000/s"))
+    q = r["queue"]
+    rows.append((f"call-next, {q['waiting_at_start']} waiting, {q['counters']} counters",
+                 f"p50 {q['call_next']['p50_ms']} p99 {q['call_next']['p99_ms']} ms", "", "p99 < 20 ms"))
+    peer = r["peer"]
+    rows.append(("event store appends vs pyeventsourcing",
+                 f"{peer['ours']['appends_per_s']:,.0f}/s vs {peer['theirs']['appends_per_s']:,.0f}/s",
+                 f"{peer['ratio_ours_over_theirs']['appends_per_s']:.2f} x", ">= 1 x"))
+    rows.append(("event store read-all vs pyeventsourcing",
+                 f"{peer['ours']['read_all_events_per_s']:,.0f}/s vs {peer['theirs']['read_all_events_per_s']:,.0f}/s",
+                 f"{peer['ratio_ours_over_theirs']['read_all_events_per_s']:.2f} x", ">= 1 x"))
+    return rows
+
+
+def show(results: dict) -> None:
+    table = Table(title=f"Mawaeed bench, {results['started_at']}, {results['clients']} clients")
+    for column in ("what", "measured", "compared", "target"):
+        table.add_column(column)
+    for row in figures(results):
+        table.add_row(*row)
+    Console(width=170).print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=32, help="concurrency of the burst and the raw baselines")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each raw baseline; half load runs 2x")
+    parser.add_argument("--bookings", type=int, default=3000, help="bookings in the saturating burst")
+    parser.add_argument("--replay-sizes", default="100000,1000000")
+    parser.add_argument("--peer-events", type=int, default=20000)
+    parser.add_argument("--show", type=Path, help="print the table of an earlier results file and stop")
+    args = parser.parse_args()
+    if args.show:
+        show(json.loads(args.show.read_text()))
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the suite's processes are stopped on the way out
+    results = run(args)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{results['started_at'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    show(results)
+    console.print(f"written to {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
