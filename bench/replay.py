@@ -7,6 +7,11 @@ person's fields sealed once and reused: sealing costs ~0.1 ms a field), and the 
 Then each projection is rebuilt and compared as `mawaeed replay` does it, in a fresh subprocess so that its peak
 memory is its own: availability's slot counts from the booking log read straight from booking's database (the
 CLI's `--direct`; its default reads the same log through the HTTP feed), and booking's own bookings table.
+
+Last line of stdout: {"section": "replay", "source": ..., "target_events_per_s": 50000, "results": [{"projection",
+"size", "events", "seconds" (rebuild), "events_per_s", "seconds_with_compare", "cpu_seconds_with_compare",
+"identical", "ru_maxrss_mb" (the process), "peak_rss_mb" and "rss_growth_mb" (during the replay)}, ...]}.
+`--keep` keeps each size's log (bench_replay_<size>_*) and reuses it on the next run.
 """
 import argparse
 import csv
