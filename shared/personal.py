@@ -64,6 +64,13 @@ def _copy(payload: dict, paths) -> dict:
     return copy
 
 
+def sealed_subjects(stored_payloads) -> set[str]:
+    """The people whose keys opening these stored (JSON) payloads needs: a sealed field reads "enc:<subject>:..."."""
+    marker = f'"{PREFIX}'
+    return {text[i + len(marker):i + len(marker) + 24]
+            for text in stored_payloads for i in [text.find(marker)] if i >= 0}
+
+
 class Vault:
     """The person keys of one service, used inside a transaction."""
 

@@ -1,5 +1,4 @@
 """Projections: apply an event once, whatever the broker redelivers; rebuild one from its log and compare."""
-import json
 import tempfile
 import time
 from itertools import islice
@@ -52,12 +51,10 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     envelope = [events.c[name] for name in ("event_id", "type", "version", "stream_id", "stream_version", "position",
                                             "occurred_at", "correlation_id", "causation_id", "directorate")]
 
-    def query(after):
+    def query(after):  # with `fields`; whole events are the store's read_all
         rows = sa.select(*envelope, events.c.payload).where(events.c.position > after)
         rows = rows.where(events.c.type.in_(types)) if types else rows
         rows = rows.order_by(events.c.position).limit(page)
-        if not fields:
-            return rows
         if db.engine.dialect.name == "sqlite":
             return rows.with_only_columns(*envelope, *(sa.func.json_extract(events.c.payload, f"$.{f}")
                                                        for f in fields))
@@ -68,26 +65,16 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     after = 0
     while True:
         with db.transaction() as uow:
-            rows = uow.execute(query(after)).all()
             if fields:
                 batch = [Event(*row[:6], from_db(row[6]), *row[7:10],
-                               {f: v for f, v in zip(fields, row[10:]) if v is not None}) for row in rows]
+                               {f: v for f, v in zip(fields, row[10:]) if v is not None})
+                         for row in uow.execute(query(after))]
             else:
-                vault = uow.store.vault
-                vault.preload(_subjects(rows))
-                batch = [Event(*row[:6], from_db(row[6]), *row[7:10], vault.open(row[1], json.loads(row[10])))
-                         for row in rows]
+                batch = uow.store.read_all(after, page, types)
         if not batch:
             return
         yield from batch
         after = batch[-1].position
-
-
-def _subjects(rows) -> set[str]:
-    """The people whose keys a page of stored events needs (each sealed field starts "enc:<subject>:")."""
-    from shared.personal import PREFIX
-    marker = f'"{PREFIX}'
-    return {row[10][i + len(marker):i + len(marker) + 24] for row in rows for i in [row[10].find(marker)] if i >= 0}
 
 
 def pages(items, size: int = PAGE):

@@ -82,10 +82,10 @@ class Relay:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending)
             if not pending:
                 return 0
-            rows = conn.execute(sa.select(events_t).join(outbox_t, outbox_t.c.position == events_t.c.position)
-                                .order_by(events_t.c.position).limit(self.batch_size)).all()
             store = EventStore(conn, self.db.metadata)
-            events = [store.event_of(row) for row in rows]  # personal fields opened for the subscribers
+            rows = conn.execute(sa.select(*store.envelope).join(outbox_t, outbox_t.c.position == events_t.c.position)
+                                .order_by(events_t.c.position).limit(self.batch_size)).all()
+            events = store.events_of(rows)  # personal fields opened for the subscribers
             conn.rollback()
         producer = self._ensure_producer()
         self._unroutable.clear()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from shared import greenpg, metrics, personal
-from shared.clock import clock, from_db, to_db
+from shared.clock import UTC, clock, to_db
 from shared.contracts import Event, NewEvent, latest_version, validated_payload
 from shared.errors import ConcurrencyError
 
@@ -82,13 +82,18 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 10) -> sa.
     return engine
 
 
+# The envelope's columns in a fixed order: rows are unpacked by position, much cheaper than by name in a
+# read of thousands of events.
+ENVELOPE = ("position", "event_id", "stream_id", "stream_version", "type", "version", "occurred_at",
+            "correlation_id", "causation_id", "directorate", "payload")
+
+
 def _row_to_event(row) -> Event:
-    return Event(
-        event_id=row.event_id, type=row.type, version=row.version, stream_id=row.stream_id,
-        stream_version=row.stream_version, position=row.position,
-        occurred_at=from_db(row.occurred_at), correlation_id=row.correlation_id,
-        causation_id=row.causation_id, directorate=row.directorate, payload=json.loads(row.payload),
-    )
+    position, event_id, stream_id, stream_version, type_, version, occurred_at, correlation_id, causation_id, \
+        directorate, payload = row
+    return Event(event_id=event_id, type=type_, version=version, stream_id=stream_id, stream_version=stream_version,
+                 position=position, occurred_at=occurred_at.replace(tzinfo=UTC), correlation_id=correlation_id,
+                 causation_id=causation_id, directorate=directorate, payload=json.loads(payload))
 
 
 class EventStore:
@@ -99,12 +104,15 @@ class EventStore:
         self.events = metadata.tables["events"]
         self.outbox = metadata.tables["outbox"]
         self.vault = personal.Vault(conn, metadata.tables["person_keys"])
+        self.envelope = [self.events.c[name] for name in ENVELOPE]
 
-    def event_of(self, row) -> Event:
-        """A stored row as an event, its personal fields readable (or "[erased]")."""
-        event = _row_to_event(row)
-        opened = self.vault.open(event.type, event.payload)
-        return event if opened is event.payload else replace(event, payload=opened)
+    def events_of(self, rows) -> list[Event]:
+        """Stored rows (columns as ENVELOPE) as events, their personal fields readable (or "[erased]"); the keys of
+        all the people they name are read in one query."""
+        self.vault.preload(personal.sealed_subjects(row[-1] for row in rows))
+        events = [_row_to_event(row) for row in rows]
+        return [e if (opened := self.vault.open(e.type, e.payload)) is e.payload else replace(e, payload=opened)
+                for e in events]
 
     def lock_stream(self, stream_id: str) -> None:
         """Hold a hot stream for the rest of the transaction, so concurrent commands on it queue up instead of
@@ -119,16 +127,15 @@ class EventStore:
             .where(self.events.c.stream_id == stream_id)).scalar_one()
 
     def read_stream(self, stream_id: str) -> list[Event]:
-        rows = self.conn.execute(sa.select(self.events).where(self.events.c.stream_id == stream_id)
-                                 .order_by(self.events.c.stream_version))
-        return [self.event_of(r) for r in rows]
+        rows = self.conn.execute(sa.select(*self.envelope).where(self.events.c.stream_id == stream_id)
+                                 .order_by(self.events.c.stream_version)).all()
+        return self.events_of(rows)
 
     def read_all(self, after: int = 0, limit: int = 1000, types: list[str] | None = None) -> list[Event]:
-        query = sa.select(self.events).where(self.events.c.position > after)
+        query = sa.select(*self.envelope).where(self.events.c.position > after)
         if types:
             query = query.where(self.events.c.type.in_(types))
-        rows = self.conn.execute(query.order_by(self.events.c.position).limit(limit))
-        return [self.event_of(r) for r in rows]
+        return self.events_of(self.conn.execute(query.order_by(self.events.c.position).limit(limit)).all())
 
     def head(self) -> int:
         return self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.events.c.position), 0))).scalar_one()
