@@ -91,9 +91,10 @@ ENVELOPE = ("position", "event_id", "stream_id", "stream_version", "type", "vers
 def _row_to_event(row) -> Event:
     position, event_id, stream_id, stream_version, type_, version, occurred_at, correlation_id, causation_id, \
         directorate, payload = row
-    return Event(event_id=event_id, type=type_, version=version, stream_id=stream_id, stream_version=stream_version,
-                 position=position, occurred_at=occurred_at.replace(tzinfo=UTC), correlation_id=correlation_id,
-                 causation_id=causation_id, directorate=directorate, payload=json.loads(payload))
+    return Event.of_stored(event_id=event_id, type=type_, version=version, stream_id=stream_id,
+                           stream_version=stream_version, position=position, occurred_at=occurred_at.replace(tzinfo=UTC),
+                           correlation_id=correlation_id, causation_id=causation_id, directorate=directorate,
+                           payload=json.loads(payload))
 
 
 class EventStore:
@@ -188,40 +189,45 @@ class EventStore:
         return head
 
     def _append_postgresql(self, stream_id: str, expected_version: int, rows: list[dict], occurred_at) -> int:
-        """Lock, check the stream's version, number the events after the head and write them and their outbox
-        rows: one round trip, so the lock every writer queues for is held as briefly as possible. The lock is
-        its own statement: each statement of the batch reads a snapshot taken after the one before it ran."""
-        params = {"lock": APPEND_LOCK_KEY, "stream": stream_id, "expected": expected_version,
-                  "occurred_at": to_db(occurred_at)}
-        values = []
-        for r in rows:
-            n = r["offset"]
-            values.append(f"(%(n{n})s, %(id{n})s, %(type{n})s, %(version{n})s, %(corr{n})s, %(cause{n})s::text, "
-                          f"%(dir{n})s::text, %(payload{n})s)")
-            params.update({f"n{n}": n, f"id{n}": r["event_id"], f"type{n}": r["type"], f"version{n}": r["version"],
-                           f"corr{n}": r["correlation_id"], f"cause{n}": r["causation_id"],
-                           f"dir{n}": r["directorate"], f"payload{n}": r["stored"]})
-        sql = f"""SELECT pg_advisory_xact_lock(%(lock)s, hashtext(current_schema()));
-WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
-     stream AS (SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = %(stream)s),
-     added AS (
-       INSERT INTO events (position, event_id, stream_id, stream_version, type, version, occurred_at,
-                           correlation_id, causation_id, directorate, payload)
-       SELECT head.position + v.n, v.event_id, %(stream)s, %(expected)s + v.n, v.type, v.version,
-              %(occurred_at)s, v.correlation_id, v.causation_id, v.directorate, v.payload
-       FROM head, stream, (VALUES {", ".join(values)})
-            AS v(n, event_id, type, version, correlation_id, causation_id, directorate, payload)
-       WHERE stream.version = %(expected)s
-       RETURNING position)
-INSERT INTO outbox (position) SELECT position FROM added RETURNING position"""
+        """One call of the schema's append_events (APPEND_FUNCTION): lock, check the stream's version, number the
+        events after the head, write them and their outbox rows. One round trip with a plan the session keeps,
+        so the lock every writer queues for is held as briefly as possible."""
         greenpg.hold_until_commit()  # Database.transaction releases it after the commit or rollback
+        columns = ("event_id", "type", "version", "correlation_id", "causation_id", "directorate", "stored")
         try:
-            positions = sorted(p for (p,) in self.conn.exec_driver_sql(sql, params))
+            positions = self.conn.exec_driver_sql(
+                "SELECT append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (APPEND_LOCK_KEY, stream_id, expected_version, to_db(occurred_at),
+                 *([r[c] for r in rows] for c in columns))).scalars().all()
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from None
         if not positions:
             raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-        return positions[0] - 1
+        return min(positions) - 1
+
+
+# Each statement of a volatile PL/pgSQL function reads a fresh snapshot: the head is read after the lock is held.
+APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION append_events(
+    p_lock integer, p_stream text, p_expected integer, p_at timestamp, p_ids text[], p_types text[],
+    p_versions integer[], p_correlations text[], p_causations text[], p_directorates text[], p_payloads text[])
+RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(p_lock, hashtext(current_schema()));
+    IF (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = p_stream) <> p_expected THEN
+        RETURN;  -- nothing appended: the caller raises ConcurrencyError
+    END IF;
+    RETURN QUERY WITH added AS (
+        INSERT INTO events (position, event_id, stream_id, stream_version, type, version, occurred_at,
+                            correlation_id, causation_id, directorate, payload)
+        SELECT head.position + v.n, v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at,
+               v.correlation_id, v.causation_id, v.directorate, v.payload
+        FROM (SELECT coalesce(max(e.position), 0) AS position FROM events e) AS head,
+             unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_payloads)
+                 WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, payload, n)
+        RETURNING events.position)
+    INSERT INTO outbox (position) SELECT added.position FROM added RETURNING outbox.position;
+END $$"""
 
 
 class Database:
@@ -239,6 +245,8 @@ class Database:
             if self.schema and conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             self.metadata.create_all(conn)
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(APPEND_FUNCTION)
 
     def on_commit(self, callback) -> None:
         """Call `callback()` after every transaction that appended events (the relay's doorbell)."""
