@@ -80,15 +80,21 @@ def figures(r: dict) -> list[tuple[str, str, str, str]]:
         rows.append((f"replay {run_['projection']}, {run_['events']:,} events",
                      f"{run_['events_per_s']:,.0f} events/s, peak RSS {run_['peak_rss_mb']} MB", "", ">= 50,000/s"))
     q = r["queue"]
-    rows.append((f"call-next, {q['waiting_at_start']} waiting, {q['counters']} counters",
-                 f"p50 {q['call_next']['p50_ms']} p99 {q['call_next']['p99_ms']} ms", "", "p99 < 20 ms"))
+    for calls in (q["call_next_one_counter"], q["call_next_many_counters"]):
+        rows.append((f"call-next, >= {q['waiting_at_end']} waiting, {calls['counters']} counter(s) at once",
+                     f"p50 {calls['p50_ms']} p99 {calls['p99_ms']} ms, {calls['calls_per_s']} calls/s", "",
+                     "p99 < 20 ms"))
     peer = r["peer"]
     rows.append(("event store appends vs pyeventsourcing",
                  f"{peer['ours']['appends_per_s']:,.0f}/s vs {peer['theirs']['appends_per_s']:,.0f}/s",
                  f"{peer['ratio_ours_over_theirs']['appends_per_s']:.2f} x", ">= 1 x"))
+    # Our read-all hands back parsed payloads; theirs hands back bytes, so the like-for-like figure is theirs
+    # with json.loads over each event (both are shown).
+    ours_read, theirs_read = peer["ours"]["read_all_events_per_s"], peer["theirs"]["read_all_json_events_per_s"]
     rows.append(("event store read-all vs pyeventsourcing",
-                 f"{peer['ours']['read_all_events_per_s']:,.0f}/s vs {peer['theirs']['read_all_events_per_s']:,.0f}/s",
-                 f"{peer['ratio_ours_over_theirs']['read_all_events_per_s']:.2f} x", ">= 1 x"))
+                 f"{ours_read:,.0f}/s vs {theirs_read:,.0f}/s parsed "
+                 f"({peer['theirs']['read_all_events_per_s']:,.0f}/s as bytes)",
+                 f"{ours_read / theirs_read:.2f} x", ">= 1 x"))
     return rows
 
 

@@ -2,9 +2,9 @@
 
     python -m bench.queue --queue-url URL [--waiting 1000] [--calls 300] [--counters 4]
 
-Checks in `waiting + calls` walk-ins at one branch, opens the counters, then each counter calls the next ticket
-and marks it served, over and over, at the same time as the others: at least `waiting` tickets wait throughout.
-Only call-next is timed; `served` is what a clerk does between two calls.
+Checks in `waiting + 2 x calls` walk-ins at one branch, then calls `calls` tickets from one counter alone, and
+`calls` more from `counters` counters at once (they take turns on the branch's day): at least `waiting` tickets
+wait throughout. Each call is followed by `served`, what a clerk does between two calls; only call-next is timed.
 """
 import argparse
 import asyncio
@@ -20,7 +20,7 @@ async def main(args) -> dict:
     base = f"{args.queue_url}/api/v1"
     branch = args.branch
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        progress, refused = Progress("checking in walk-ins", args.waiting + args.calls), []
+        progress, refused = Progress("checking in walk-ins", args.waiting + 2 * args.calls), []
         check_in_latencies = []
 
         async def check_in(n):
@@ -32,45 +32,49 @@ async def main(args) -> dict:
             check_in_latencies.append(time.perf_counter() - started)
             progress.step()
 
-        for start in range(0, args.waiting + args.calls, 20):  # a busy morning's door, 20 at a time
-            await asyncio.gather(*(check_in(n) for n in range(start, min(start + 20, args.waiting + args.calls))))
+        arrivals = args.waiting + 2 * args.calls
+        for start in range(0, arrivals, 20):  # a busy morning's door, 20 at a time
+            await asyncio.gather(*(check_in(n) for n in range(start, min(start + 20, arrivals))))
         progress.close()
         if refused:
             raise SystemExit(f"check-in refused: {refused[:3]}")
 
-        for counter in range(1, args.counters + 1):
-            async with session.post(f"{base}/branches/{branch}/counters/{counter}/open",
-                                    json={"services": [args.service]}) as response:
-                assert response.status == 200, await response.text()
+        async def calls(counters: int) -> dict:
+            for counter in range(1, counters + 1):
+                async with session.post(f"{base}/branches/{branch}/counters/{counter}/open",
+                                        json={"services": [args.service]}) as response:
+                    assert response.status == 200, await response.text()
+            latencies, outcomes, remaining = [], {}, [args.calls]
+            progress = Progress(f"call-next on {counters} counter(s)", args.calls)
 
-        latencies, outcomes, progress = [], {}, Progress(f"call-next on {args.counters} counters", args.calls)
-        remaining = [args.calls]
+            async def counter_loop(counter):
+                while remaining[0] > 0:
+                    remaining[0] -= 1
+                    started = time.perf_counter()
+                    async with session.post(f"{base}/branches/{branch}/counters/{counter}/call-next") as response:
+                        called = await response.json() if response.status == 200 else None
+                        latencies.append(time.perf_counter() - started)
+                        outcomes[str(response.status)] = outcomes.get(str(response.status), 0) + 1
+                    if called:
+                        async with session.post(f"{base}/tickets/{called['ticket']['id']}/served") as response:
+                            await response.read()
+                    progress.step()
 
-        async def counter_loop(counter):
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                started = time.perf_counter()
-                async with session.post(f"{base}/branches/{branch}/counters/{counter}/call-next") as response:
-                    called = await response.json() if response.status == 200 else None
-                    latencies.append(time.perf_counter() - started)
-                    outcomes[response.status] = outcomes.get(response.status, 0) + 1
-                if called:
-                    async with session.post(f"{base}/tickets/{called['ticket']['id']}/served") as response:
-                        await response.read()
-                progress.step()
+            started = time.perf_counter()
+            await asyncio.gather(*(counter_loop(c) for c in range(1, counters + 1)))
+            seconds = time.perf_counter() - started
+            progress.close()
+            return {"counters": counters, "calls": len(latencies), "calls_per_s": round(len(latencies) / seconds, 1),
+                    "outcomes": outcomes, **percentiles_ms(latencies)}
 
-        started = time.perf_counter()
-        await asyncio.gather(*(counter_loop(c) for c in range(1, args.counters + 1)))
-        seconds = time.perf_counter() - started
-        progress.close()
+        one_counter, many_counters = await calls(1), await calls(args.counters)
         async with session.get(f"{base}/branches/{branch}/queue") as response:
             room = await response.json()
     waiting_after = sum(s["count"] for s in room["waiting"] if s["service"] == args.service)
     log(f"{waiting_after} still waiting")
-    return {"branch": branch, "service": args.service, "waiting_at_start": args.waiting + args.calls,
-            "waiting_at_end": waiting_after, "counters": args.counters, "calls": len(latencies),
-            "calls_per_s": round(len(latencies) / seconds, 1), "outcomes": {str(k): v for k, v in outcomes.items()},
-            "call_next": percentiles_ms(latencies), "check_in": percentiles_ms(check_in_latencies)}
+    return {"branch": branch, "service": args.service, "waiting_at_start": arrivals, "waiting_at_end": waiting_after,
+            "call_next_one_counter": one_counter, "call_next_many_counters": many_counters,
+            "check_in": percentiles_ms(check_in_latencies)}
 
 
 if __name__ == "__main__":
@@ -79,6 +83,6 @@ if __name__ == "__main__":
     parser.add_argument("--branch", default="npra-isa-town")
     parser.add_argument("--service", default="passport-renewal")
     parser.add_argument("--waiting", type=int, default=1000)
-    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--counters", type=int, default=4)
     emit(asyncio.run(main(parser.parse_args())))

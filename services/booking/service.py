@@ -32,6 +32,10 @@ class RescheduleRequest(Cpr):
     start = fields.AwareDateTime(required=True)
 
 
+# Built once: a schema's fields are set up when it is made, and that is most of a small request's validation.
+BOOKING_REQUEST, CPR_ONLY, RESCHEDULE_REQUEST = BookingRequest(), Cpr(), RescheduleRequest()
+
+
 class BookingService:
     name = "booking"
     db = Storage(projection.metadata)
@@ -47,18 +51,18 @@ class BookingService:
 
     @api("POST", "/api/v1/bookings")
     def book(self, request):
-        booking = parse_json(request, BookingRequest())
+        booking = parse_json(request, BOOKING_REQUEST)
         return 201, commands.book(self.db, booking, clock.now(), self.config["MAWAEED_MAX_ACTIVE_BOOKINGS"])
 
     @api("GET", "/api/v1/bookings/<reference>")
     def get(self, request, reference):
-        return commands.get(self.db, reference, parse_query(request, Cpr())["cpr"])
+        return commands.get(self.db, reference, parse_query(request, CPR_ONLY)["cpr"])
 
     @api("POST", "/api/v1/bookings/<reference>/cancel")
     def cancel(self, request, reference):
-        return commands.cancel(self.db, reference, parse_json(request, Cpr())["cpr"], clock.now())
+        return commands.cancel(self.db, reference, parse_json(request, CPR_ONLY)["cpr"], clock.now())
 
     @api("POST", "/api/v1/bookings/<reference>/reschedule")
     def reschedule(self, request, reference):
-        body = parse_json(request, RescheduleRequest())
+        body = parse_json(request, RESCHEDULE_REQUEST)
         return commands.reschedule(self.db, reference, body["cpr"], body["start"], clock.now())

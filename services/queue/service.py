@@ -58,6 +58,7 @@ class DayQuery(Schema):
     date = fields.Date(load_default=None)
 
 
+CHECK_IN = CheckIn()  # built once: setting up a schema's fields is most of validating a small request
 COUNTER_ID = re.compile(r"[A-Za-z0-9-]{1,16}")
 
 
@@ -92,7 +93,7 @@ class QueueService:
     # -- the waiting room ------------------------------------------------------------------------------
     @api("POST", "/api/v1/branches/<branch>/check-ins")
     def check_in(self, request, branch):
-        return commands.check_in(self.db, branch, parse_json(request, CheckIn()), clock.now())
+        return commands.check_in(self.db, branch, parse_json(request, CHECK_IN), clock.now())
 
     @api("POST", "/api/v1/branches/<branch>/counters/<counter>/open")
     def open_counter(self, request, branch, counter):
