@@ -10,7 +10,6 @@ latency counts from its scheduled start, so a stall shows up in the figures inst
 import argparse
 import asyncio
 import random
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,39 +18,9 @@ from datetime import date, datetime, timedelta, timezone
 import aiohttp
 import sqlalchemy as sa
 
-from bench.common import PG_URL, emit, percentiles_ms
+from bench.common import PG_URL, Progress, cpr, emit, log, percentiles_ms
 
 LAG_POLL_SECONDS = 0.005
-
-
-def cpr(n: int) -> str:
-    """A distinct, well-formed CPR per booking (YYMM then five digits): every client is a different person."""
-    return f"{80 + n // 1_200_000:02d}{n % 12 + 1:02d}{n // 12 % 100_000:05d}"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class Progress:
-    """One line on stderr, rewritten at most ten times a second."""
-
-    def __init__(self, label: str, total: int | None = None):
-        self.label, self.total, self.done, self.shown = label, total, 0, 0.0
-        self.started = time.perf_counter()
-
-    def step(self, n: int = 1) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.shown > 0.1 or self.done == self.total:
-            self.shown = now
-            rate = self.done / max(now - self.started, 1e-9)
-            of = f"/{self.total}" if self.total else ""
-            sys.stderr.write(f"\r  {self.label}: {self.done}{of} ({rate:,.0f}/s)   ")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
 
 
 async def bookable_slots(session, availability_url: str, today: date, days: int) -> list[tuple]:

@@ -3,6 +3,7 @@ import json
 import os
 import statistics
 import sys
+import time
 
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("BENCH_AMQP_URI", "pyamqp://guest:guest@127.0.0.1:5672//")
@@ -22,3 +23,33 @@ def emit(result: dict) -> None:
     """The section's result: one JSON line, the last one on stdout."""
     sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def cpr(n: int) -> str:
+    """A distinct, well-formed CPR per booking (YYMM then five digits): every client is a different person."""
+    return f"{80 + n // 1_200_000:02d}{n % 12 + 1:02d}{n // 12 % 100_000:05d}"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """One line on stderr, rewritten at most ten times a second."""
+
+    def __init__(self, label: str, total: int | None = None):
+        self.label, self.total, self.done, self.shown = label, total, 0, 0.0
+        self.started = time.perf_counter()
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.shown > 0.1 or self.done == self.total:
+            self.shown = now
+            rate = self.done / max(now - self.started, 1e-9)
+            of = f"/{self.total}" if self.total else ""
+            sys.stderr.write(f"\r  {self.label}: {self.done}{of} ({rate:,.0f}/s)   ")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")

@@ -12,8 +12,7 @@ import time
 
 import aiohttp
 
-from bench.booking import Progress, cpr, log
-from bench.common import emit, percentiles_ms
+from bench.common import Progress, cpr, emit, log, percentiles_ms
 
 
 async def main(args) -> dict:
