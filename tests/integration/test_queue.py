@@ -35,7 +35,15 @@ def busy_catalogue(tmp_path, config):
 
 
 def queue_knows_branch(config) -> bool:
-    return requests.get(f"{config['base_url']}/api/v1/branches/{BRANCH}/queue", timeout=5).status_code == 200
+    """The queue has applied every catalogue event availability recorded: the branch, and its services, policy
+    and hours, which arrive as events after it (answering for the branch alone is not enough)."""
+    head = requests.get(f"{config['base_url']}/api/v1/events", params={"service": "availability", "limit": 1},
+                        timeout=5).json().get("head")
+    db = open_database(config, "queue", queue_tables.metadata)
+    try:
+        return bool(head) and db.last_processed_position(queue_tables.CATALOGUE_CONSUMER) == head
+    finally:
+        db.dispose()
 
 
 def test_a_booking_reaches_the_queue_and_checks_in(config, runner_factory):
