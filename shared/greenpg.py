@@ -8,16 +8,20 @@ round trips, and the lock is held for only those. Everyone else's waits yield as
 greenlet of this process never blocks the process waiting for a lock another greenlet of it holds.
 """
 import psycopg2
-from eventlet import patcher
-from eventlet.greenthread import getcurrent
+from greenlet import getcurrent
 from psycopg2 import extensions
-from psycogreen.eventlet import eventlet_wait_callback
 
-_select = patcher.original("select")
+_select = None  # the unpatched select module, once patch() ran
+_yielding_wait = None  # psycogreen's wait callback
 _holder = None  # the greenlet between taking its log's append lock and its commit
 
 
 def patch() -> None:
+    """Make psycopg2 cooperative (eventlet is imported here, not when the store is: tools need no eventlet)."""
+    global _select, _yielding_wait
+    from eventlet import patcher
+    from psycogreen.eventlet import eventlet_wait_callback
+    _select, _yielding_wait = patcher.original("select"), eventlet_wait_callback
     extensions.set_wait_callback(_wait)
 
 
@@ -35,7 +39,7 @@ def release() -> None:
 
 def _wait(conn, timeout=None):
     if _holder is None or _holder is not getcurrent():
-        return eventlet_wait_callback(conn)
+        return _yielding_wait(conn)
     while True:
         state = conn.poll()
         if state == extensions.POLL_OK:
