@@ -347,6 +347,30 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db):
     assert retries, "the shared stream never saw a conflict: the test did not exercise concurrency"
 
 
+def test_the_greenlet_holding_the_append_lock_does_not_yield_until_its_commit(pg_db):
+    """Otherwise the log's lock would stay held while the rest of the process runs, and every writer would wait."""
+    ticks, done = [], eventlet.event.Event()
+
+    def ticker():  # stands for the process's other requests
+        while not done.ready():
+            ticks.append(1)
+            eventlet.sleep(0)
+
+    other = eventlet.spawn(ticker)
+    with pg_db.transaction() as uow:
+        uow.execute(sa.text("SELECT pg_sleep(0.02)"))
+        assert ticks, "before the append, waits on PostgreSQL let other greenlets run"
+        uow.append("held", 0, [holiday(1)])
+        held = len(ticks)
+        uow.execute(sa.text("SELECT pg_sleep(0.02)"))
+        assert len(ticks) == held, "while holding the lock, nothing else ran"
+    with pg_db.transaction() as uow:
+        uow.execute(sa.text("SELECT pg_sleep(0.02)"))
+    assert len(ticks) > held, "after the commit, waits yield again"
+    done.send()
+    other.wait()
+
+
 def test_appends_at_the_same_expected_version_one_wins(pg_db):
     db = pg_db
     append(db, "race", 0, [holiday(n) for n in range(3)])

@@ -406,6 +406,21 @@ def test_two_counters_calling_at_once_never_get_the_same_ticket(open_db):
     assert room["averages"]["served"] == 200 and room["now_serving"] == []
 
 
+def test_a_replica_never_decides_on_a_day_another_one_changed_since(db, open_db):
+    """Each process keeps the days it worked on; one that another replica changed since is loaded again."""
+    other = open_db("queue", projection.metadata)  # a second replica on the same database
+    now = tick(9)
+    first = walk_in(db, PASSPORT, "900100001", now)
+    commands.open_counter(db, BRANCH, "1", [PASSPORT], now)  # db now keeps this day
+    second = walk_in(other, PASSPORT, "900100002", now)  # only the other replica saw this one arrive
+    assert commands.call_next(db, BRANCH, "1", now)["ticket"]["id"] == first["id"]
+    commands.served(db, first["id"], now, KEY, PUBLIC_URL)
+    assert commands.call_next(db, BRANCH, "1", now)["ticket"]["id"] == second["id"]
+    commands.served(other, second["id"], now, KEY, PUBLIC_URL)
+    assert commands.call_next(db, BRANCH, "1", now) is None
+    assert commands.waiting_room(db, BRANCH, MONDAY, now)["averages"]["served"] == 2
+
+
 def test_the_waiting_room_at_a_past_instant_is_what_the_live_view_showed_then(db):
     """`mawaeed at queue`: time travel replays the day's log up to the instant."""
     commands.open_counter(db, BRANCH, "1", [PASSPORT, RESIDENCE], tick(9))
