@@ -22,6 +22,7 @@ from shared.errors import ConcurrencyError
 # Any fixed key: every append to a service's log takes this transaction-scoped lock, so positions are
 # assigned and committed one transaction at a time (a bigserial alone can commit out of order).
 APPEND_LOCK_KEY = 7_263_011
+SCHEMA_LOCK_KEY = 7_263_012  # creating a service's tables and functions
 
 
 def event_tables(metadata: sa.MetaData) -> None:
@@ -242,6 +243,8 @@ class Database:
 
     def create_tables(self) -> None:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # replicas starting together take turns creating the tables
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             if self.schema and conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             self.metadata.create_all(conn)
