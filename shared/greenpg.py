@@ -4,8 +4,9 @@ Every append to a service's log takes one PostgreSQL lock until its transaction 
 greenlet holding it yielded while waiting for the database, the lock would stay held until the hub came back to
 it, behind every other request of the process, and every writer would queue for that long. So from taking the
 lock to the commit, that one greenlet waits on its socket without yielding: the process pauses for two short
-round trips, and the lock is held for only those. Everyone else's waits yield as usual (psycogreen), so a
-greenlet of this process never blocks the process waiting for a lock another greenlet of it holds.
+round trips, and the lock is held for only those. Everyone else's waits yield as usual (psycogreen), and the
+holder itself yields once a wait outlasts BLOCK_AT_MOST_SECONDS, so the process never hangs on a lock that another
+of its greenlets holds.
 """
 import psycopg2
 from greenlet import getcurrent
@@ -14,6 +15,9 @@ from psycopg2 import extensions
 _select = None  # the unpatched select module, once patch() ran
 _yielding_wait = None  # psycogreen's wait callback
 _holder = None  # the greenlet between taking its log's append lock and its commit
+# A wait longer than this is not a round trip but a wait for a lock, perhaps one another greenlet of this process
+# holds and can release only if it runs: then the holder yields after all, rather than hang the process.
+BLOCK_AT_MOST_SECONDS = 0.05
 
 
 def patch() -> None:
@@ -45,8 +49,10 @@ def _wait(conn, timeout=None):
         if state == extensions.POLL_OK:
             return
         if state == extensions.POLL_READ:
-            _select.select([conn.fileno()], [], [])
+            ready = _select.select([conn.fileno()], [], [], BLOCK_AT_MOST_SECONDS)[0]
         elif state == extensions.POLL_WRITE:
-            _select.select([], [conn.fileno()], [])
+            ready = _select.select([], [conn.fileno()], [], BLOCK_AT_MOST_SECONDS)[1]
         else:
             raise psycopg2.OperationalError(f"bad result from poll: {state!r}")
+        if not ready:  # waiting on something (a row another greenlet of ours holds?): let the others run
+            return _yielding_wait(conn)

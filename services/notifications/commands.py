@@ -19,6 +19,7 @@ from services.notifications.channels import ChannelError
 
 log = logging.getLogger(__name__)
 CALENDAR_KINDS = ("confirmation", "reschedule", "cancellation")  # they create or change the calendar entry
+BRANCH_WAIT = timedelta(seconds=5)  # before looking again for a branch the catalogue has not brought yet
 
 
 def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime, settings: plan.Settings) -> None:
@@ -95,8 +96,10 @@ def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int
         contact = projection.contact(uow, item["reference"])
         branch = catalogue.load_branch(uow, contact["branch"]) if contact else None
     reason = plan.withdrawal(item["kind"], item["due_at"], item["appointment_start"], contact, now, outbound.settings)
-    if reason is None and branch is None:
-        reason = "the branch is not known"
+    if reason is None and branch is None:  # at start the catalogue may still be catching up: look again shortly
+        with db.transaction() as uow:  # (a branch that never comes is settled by the freshness rule above)
+            projection.retry_later(uow, item["key"], item["attempts"], now + BRANCH_WAIT)
+        return 0
     if reason is None and item["channel"] not in plan.channels_of(contact):
         reason = "no address to send it to (the person was erased)"
     if reason:

@@ -371,6 +371,31 @@ def test_the_greenlet_holding_the_append_lock_does_not_yield_until_its_commit(pg
     other.wait()
 
 
+def test_the_append_lock_holder_waiting_on_a_row_another_greenlet_holds_does_not_hang_the_process(pg_db):
+    """The holder's waits block only briefly: a row lock held by another greenlet of this process gets released."""
+    with pg_db.transaction() as uow:
+        uow.append("row", 0, [holiday(1)])
+    events = pg_db.tables["events"]
+    row_taken, finished = eventlet.event.Event(), []
+
+    def other():  # holds the row until the holder below is already waiting for it
+        with pg_db.transaction() as uow:
+            uow.execute(events.update().where(events.c.stream_id == "row").values(directorate="other"))
+            row_taken.send()
+            uow.execute(sa.text("SELECT pg_sleep(0.2)"))
+        finished.append("other")
+
+    side = eventlet.spawn(other)
+    row_taken.wait()
+    with eventlet.Timeout(10), pg_db.transaction() as uow:
+        uow.append("holder", 0, [holiday(2)])  # now holding the log's lock
+        uow.execute(events.update().where(events.c.stream_id == "row").values(directorate="holder"))
+    side.wait()
+    assert finished == ["other"]
+    with pg_db.transaction() as uow:
+        assert uow.execute(sa.select(events.c.directorate).where(events.c.stream_id == "row")).scalar() == "holder"
+
+
 def test_appends_at_the_same_expected_version_one_wins(pg_db):
     db = pg_db
     append(db, "race", 0, [holiday(n) for n in range(3)])
