@@ -19,14 +19,14 @@ from bench.common import AMQP_URL, PG_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("availability", "booking", "queue", "notifications")
-HOLIDAYS_AND_WEEKEND = {4, 5}  # Friday, Saturday
+WEEKEND = {4, 5}  # Friday, Saturday
 
 
 def next_working_morning(catalogue: dict, today: date) -> str:
     holidays = {h["date"] if isinstance(h["date"], date) else date.fromisoformat(h["date"])
                 for h in catalogue.get("holidays", [])}
     day = today + timedelta(days=1)
-    while day.weekday() in HOLIDAYS_AND_WEEKEND or day in holidays:
+    while day.weekday() in WEEKEND or day in holidays:
         day += timedelta(days=1)
     return f"{day.isoformat()}T09:30:00+03:00"
 

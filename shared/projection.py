@@ -7,9 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared import metrics
-from shared.clock import from_db
 from shared.contracts import Event, latest_version, upcast
-from shared.store import Database, make_engine
+from shared.store import ENVELOPE, Database, make_engine, stored_event
 
 PAGE = 5000          # events read, and applied, at a time by a replay
 COMPARE_BUCKETS = 256
@@ -48,8 +47,7 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     else is parsed, and personal fields are never decrypted (for a projection that only counts, say). Without, payloads
     are whole and their personal fields opened, the keys of a page's people read in one query."""
     events = db.tables["events"]
-    envelope = [events.c[name] for name in ("event_id", "type", "version", "stream_id", "stream_version", "position",
-                                            "occurred_at", "correlation_id", "causation_id", "directorate")]
+    envelope = [events.c[name] for name in ENVELOPE[:-1]]
 
     def query(after):  # with `fields`; whole events are the store's read_all
         rows = sa.select(*envelope, events.c.payload).where(events.c.position > after)
@@ -66,8 +64,7 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     while True:
         with db.transaction() as uow:
             if fields:
-                batch = [Event(*row[:6], from_db(row[6]), *row[7:10],
-                               {f: v for f, v in zip(fields, row[10:]) if v is not None})
+                batch = [stored_event(row[:10], {f: v for f, v in zip(fields, row[10:]) if v is not None})
                          for row in uow.execute(query(after))]
             else:
                 batch = uow.store.read_all(after, page, types)

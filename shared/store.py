@@ -83,19 +83,24 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 10) -> sa.
     return engine
 
 
-# The envelope's columns in a fixed order: rows are unpacked by position, much cheaper than by name in a
-# read of thousands of events.
+# The envelope's columns in a fixed order, the payload last: rows are unpacked by position, much cheaper than by
+# name in a read of thousands of events.
 ENVELOPE = ("position", "event_id", "stream_id", "stream_version", "type", "version", "occurred_at",
             "correlation_id", "causation_id", "directorate", "payload")
 
 
-def _row_to_event(row) -> Event:
+def stored_event(envelope, payload: dict) -> Event:
+    """An event from the envelope columns of a row (ENVELOPE without the payload) and its payload."""
     position, event_id, stream_id, stream_version, type_, version, occurred_at, correlation_id, causation_id, \
-        directorate, payload = row
+        directorate = envelope
     return Event.of_stored(event_id=event_id, type=type_, version=version, stream_id=stream_id,
                            stream_version=stream_version, position=position, occurred_at=occurred_at.replace(tzinfo=UTC),
                            correlation_id=correlation_id, causation_id=causation_id, directorate=directorate,
-                           payload=json.loads(payload))
+                           payload=payload)
+
+
+def _row_to_event(row) -> Event:
+    return stored_event(row[:-1], json.loads(row[-1]))
 
 
 class EventStore:

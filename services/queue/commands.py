@@ -60,6 +60,11 @@ class DayCache:
 DAYS = DayCache()
 
 
+def _load_day(db: Database, uow: UnitOfWork, branch_id: str, day: date, version: int) -> Day:
+    """The day at `version`: as this process kept it, or from the tables."""
+    return DAYS.get(db, branch_id, day, version) or projection.load_day(uow, branch_id, day)
+
+
 def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer):
     """decide(uow, state, branch) -> events; answer(state after, branch, events) -> the reply."""
     def attempt():
@@ -68,7 +73,7 @@ def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer
             uow.store.lock_stream(stream)  # a branch's day is one busy stream: wait for it rather than retry
             version = uow.store.stream_version(stream)  # first the version, then the state it guards
             branch = _branch(uow, branch_id)
-            state = DAYS.get(db, branch_id, day, version) or projection.load_day(uow, branch_id, day)
+            state = _load_day(db, uow, branch_id, day, version)
             DAYS.forget(db, branch_id, day)  # until this transaction's outcome is known
             events = decide(uow, state, branch)
             events = [e for e in (events if isinstance(events, list) else [events]) if isinstance(e, NewEvent)]
@@ -197,8 +202,7 @@ def rate(db: Database, token: str, score: int, comment: str | None, feedback_key
 def waiting_room(db: Database, branch_id: str, day: date, now: datetime) -> dict:
     with db.transaction() as uow:
         branch = _branch(uow, branch_id)
-        version = uow.store.stream_version(queue_stream(branch_id, day))
-        state = DAYS.get(db, branch_id, day, version) or projection.load_day(uow, branch_id, day)
+        state = _load_day(db, uow, branch_id, day, uow.store.stream_version(queue_stream(branch_id, day)))
         return view.waiting_room(state, branch, now)
 
 
