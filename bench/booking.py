@@ -157,7 +157,7 @@ class LagWatch:
 
 
 def slot_stream(slot: tuple) -> str:
-    """The booking service's stream of one slot (shared.catalogue.slot_stream), from an availability answer."""
+    """The booking service's stream of one slot (shared.schedule.slot_stream), from an availability answer."""
     branch, service, start = slot[:3]
     return f"slot-{branch}-{service}-{datetime.fromisoformat(start).astimezone(timezone.utc):%Y%m%dT%H%MZ}"
 

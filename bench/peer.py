@@ -23,18 +23,18 @@ import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # shared.store imports it; see NOTES
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # shared.eventstore imports it; see NOTES
 
 from bench.baselines import run_threads, watch  # noqa: E402
 from bench.common import PG_URL, emit  # noqa: E402
-from shared.contracts import NewEvent  # noqa: E402
-from shared.store import Database, event_tables, make_engine  # noqa: E402
+from shared.events import NewEvent  # noqa: E402
+from shared.eventstore import Database, event_tables, make_engine  # noqa: E402
 
 EVENT_TYPE = "queue.TicketCalled"  # a real contract with no personal fields: the Vault leaves it alone
 PAGE = 1000
 NOTES = [
     "Same PostgreSQL, separate scratch schemas, the same JSON payload bytes; one event per append transaction.",
-    "Ours (shared.store, SQLAlchemy Core + psycopg2, engine from make_engine with pool_pre_ping, i.e. a SELECT 1 "
+    "Ours (shared.eventstore, SQLAlchemy Core + psycopg2, engine from make_engine with pool_pre_ping, i.e. a SELECT 1 "
     "per pool checkout): before any lock, the payload is validated against its marshmallow contract, Vault.seal "
     "(a no-op for this type) and json.dumps; then BEGIN (its own round trip with psycopg2), and one round trip "
     "of two statements: "
@@ -54,7 +54,7 @@ NOTES = [
     "with json-decoded payloads (Vault.open is a no-op here). Theirs is select_notifications(start, 1000) in "
     "autocommit, returning Notification objects whose state stays bytes; read_all_json_events_per_s also "
     "json-decodes every state, which their application layer would do as well before building domain events.",
-    "shared.store imports eventlet (through shared.greenpg) but nothing here patches anything: plain threads.",
+    "shared.eventstore imports eventlet (through shared.greenpg) but nothing here patches anything: plain threads.",
 ]
 
 
@@ -121,7 +121,7 @@ def timed_read_all(label: str, total: int, read_page, passes: int = 3) -> float:
 
 def ours(work, events: int, schema: str) -> dict:
     metadata = sa.MetaData()
-    event_tables(metadata)  # = shared.storage.service_metadata(), which would import nameko and eventlet
+    event_tables(metadata)  # = shared.dependencies.service_metadata(), which would import nameko and eventlet
     db = Database(make_engine(PG_URL, schema, pool_size=len(work)), metadata, schema)
     db.create_tables()
     try:
@@ -177,7 +177,7 @@ def main(argv=None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--only", choices=["ours", "theirs"], help="run one side (for profiling)")
     args = parser.parse_args(argv)
-    if "eventlet" in sys.modules:  # imported by shared.store; it must not have patched anything
+    if "eventlet" in sys.modules:  # imported by shared.eventstore; it must not have patched anything
         from eventlet import patcher
         assert not any(patcher.is_monkey_patched(m) for m in ("socket", "select", "thread", "time"))
 

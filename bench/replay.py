@@ -29,9 +29,9 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from bench.common import PG_URL, emit
-from shared import catalogue, personal
+from shared import schedule, vault
 from shared.clock import UTC, to_db
-from shared.store import Database, make_engine
+from shared.eventstore import Database, make_engine
 from services.availability import catalogue_file
 
 PROJECTIONS = ("availability", "booking")
@@ -57,7 +57,7 @@ def all_slots(days: int) -> list[tuple]:
     _, branches = catalogue_file.desired(catalogue_file.read())
     return [(doc["directorate"], branch_id, service_id, slot.start, slot.end)
             for branch_id, doc in branches.items() for service_id in doc["services"]
-            for n in range(days) for slot in catalogue.slots(doc, service_id, FIRST_DAY + timedelta(days=n))]
+            for n in range(days) for slot in schedule.slots(doc, service_id, FIRST_DAY + timedelta(days=n))]
 
 
 def people(count: int, rng: random.Random) -> tuple[list[dict], list[dict], list[tuple]]:
@@ -68,9 +68,9 @@ def people(count: int, rng: random.Random) -> tuple[list[dict], list[dict], list
         cpr = f"{rng.randint(50, 99):02d}{rng.randint(1, 12):02d}{n:05d}"[-9:]
         person = {"cpr": cpr, "name": rng.choice(NAMES), "mobile": f"+9733{n:07d}",
                   "email": f"p{n}@example.com" if n % 3 else None, "language": rng.choice(("ar", "en"))}
-        subject, key = personal.subject_of(cpr), Fernet.generate_key()
+        subject, key = vault.subject_of(cpr), Fernet.generate_key()
         fernet = Fernet(key)
-        sealed.append({k: f"{personal.PREFIX}{subject}:{fernet.encrypt(v.encode()).decode()}"
+        sealed.append({k: f"{vault.PREFIX}{subject}:{fernet.encrypt(v.encode()).decode()}"
                        if k != "language" and v is not None else v for k, v in person.items()})
         clear.append(person)
         keys.append((subject, key.decode(), created))
@@ -131,7 +131,7 @@ def generate(size: int, rng: random.Random, people: tuple, live: dict):
                 else:
                     type_, payload = "booking.BookingExpired", {**common, "start": start.isoformat()}
                     row[7] = "expired"
-        stream = catalogue.slot_stream(branch, service, start)
+        stream = schedule.slot_stream(branch, service, start)
         versions[stream] = versions.get(stream, 0) + 1
         event_id = str(uuid.uuid4())
         yield (position, event_id, stream, versions[stream], type_, 2 if type_ == "booking.SlotBooked" else 1,

@@ -44,6 +44,16 @@ def nameko_config(env=os.environ) -> dict:
     }
 
 
+# Where the gateway of the distributed mode finds each service (AVAILABILITY_URL, BOOKING_URL, ...): the
+# ports deploy/run-distributed.sh gives them.
+UPSTREAM_DEFAULTS = {"availability": "http://127.0.0.1:8001", "booking": "http://127.0.0.1:8002",
+                     "queue": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004"}
+
+
+def gateway_upstreams(env=os.environ) -> dict[str, str]:
+    return {name: env.get(f"{name.upper()}_URL", default) for name, default in UPSTREAM_DEFAULTS.items()}
+
+
 def database_for(config: dict, service: str) -> tuple[str, str | None]:
     """(SQLAlchemy URL, PostgreSQL schema or None) of one service's own database."""
     url = config.get("DATABASE_URL") or ""

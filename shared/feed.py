@@ -3,7 +3,8 @@ import json
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
-from shared.contracts import Event, from_dict, upcast
+from shared.contracts import from_dict, upcast
+from shared.events import Event
 
 
 def read_feed(base_url: str, service: str, after: int = 0, page_size: int = 1000, timeout: float = 30):

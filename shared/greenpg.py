@@ -1,6 +1,6 @@
 """psycopg2 under eventlet: a query's wait lets the other greenlets run, except while holding a log's append lock.
 
-Every append to a service's log takes one PostgreSQL lock until its transaction commits (shared/store.py). If the
+Every append to a service's log takes one PostgreSQL lock until its transaction commits (shared/eventstore.py). If the
 greenlet holding it yielded while waiting for the database, the lock would stay held until the hub came back to
 it, behind every other request of the process, and every writer would queue for that long. So from taking the
 lock to the commit, that one greenlet waits on its socket without yielding: the process pauses for two short

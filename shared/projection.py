@@ -1,4 +1,5 @@
-"""Projections: apply an event once, whatever the broker redelivers; rebuild one from its log and compare."""
+"""Projections: handlers by event type, applied once whatever the broker redelivers; rebuilt from the log and
+compared with the live tables (the one replay contract every service's replay.py follows)."""
 import tempfile
 import time
 from itertools import islice
@@ -7,11 +8,39 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared import metrics
-from shared.contracts import Event, latest_version, upcast
-from shared.store import ENVELOPE, Database, make_engine, stored_event
+from shared.contracts import latest_version, upcast
+from shared.events import Event
+from shared.eventstore import ENVELOPE, Database, make_engine, stored_event
 
 PAGE = 5000          # events read, and applied, at a time by a replay
 COMPARE_BUCKETS = 256
+
+
+class Handlers:
+    """A projection's handlers by event type. `@handlers.on("booking.SlotBooked")` registers one;
+    `handlers(uow, event)` applies the one registered for the event's type and ignores the rest, so a projection
+    is a table of small functions rather than a chain of comparisons on event names."""
+
+    def __init__(self):
+        self.by_type = {}
+
+    def on(self, *types: str):
+        def register(handler):
+            for type_ in types:
+                if type_ in self.by_type:
+                    raise RuntimeError(f"{type_} has two handlers")
+                self.by_type[type_] = handler
+            return handler
+        return register
+
+    @property
+    def types(self) -> list[str]:
+        return sorted(self.by_type)
+
+    def __call__(self, uow, event: Event) -> None:
+        handler = self.by_type.get(event.type)
+        if handler is not None:
+            handler(uow, event)
 
 
 def apply_once(db: Database, consumer: str, event: Event, apply) -> bool:

@@ -16,7 +16,7 @@ from eventlet.event import Event as Doorbell
 from kombu import Connection, Producer
 
 from shared import metrics, topology
-from shared.store import Database, EventStore
+from shared.eventstore import Database, EventStore
 
 log = logging.getLogger(__name__)
 

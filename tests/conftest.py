@@ -45,8 +45,8 @@ def backend_config(request, tmp_path):
 
 @pytest.fixture
 def open_db(backend_config):
-    """open_db(service, metadata) -> shared.store.Database on the parametrised backend."""
-    from shared.storage import open_database
+    """open_db(service, metadata) -> shared.eventstore.Database on the parametrised backend."""
+    from shared.dependencies import open_database
     opened = []
 
     def factory(service, metadata):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from shared.contracts import NewEvent, latest_version, validated_payload
+from shared.contracts import latest_version, validated_payload
+from shared.events import NewEvent
 from shared.errors import ContractError
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yml")

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 
 from shared import catalogue
 from shared.clock import from_db, parse_instant, to_db
-from shared.contracts import Event
+from shared.events import Event
 from shared.projection import pages as in_pages
-from shared.storage import service_metadata
-from shared.store import UnitOfWork
+from shared.dependencies import service_metadata
+from shared.eventstore import UnitOfWork
 
 metadata = service_metadata()
 

@@ -1,7 +1,7 @@
 """Rebuilding availability's booked places per slot from the booking log and comparing them with the live ones
 (`mawaeed replay availability`, and the replay bench)."""
 from shared.projection import rebuild_and_compare as rebuild_tables
-from shared.store import Database
+from shared.eventstore import Database
 from services.availability import projection
 
 

@@ -1,4 +1,4 @@
-"""The availability service: thin nameko glue over handlers.py and projection.py."""
+"""The availability service: thin nameko glue over commands.py and projection.py."""
 from marshmallow import Schema, fields
 from nameko.dependency_providers import Config
 from nameko.timer import timer
@@ -6,9 +6,9 @@ from nameko.timer import timer
 from shared.clock import clock
 from shared.messaging import subscribe
 from shared.projection import apply_once
-from shared.storage import Storage
+from shared.dependencies import Storage
 from shared.web import api, parse_query
-from services.availability import handlers, projection
+from services.availability import commands, projection
 
 
 class BranchesQuery(Schema):
@@ -29,7 +29,7 @@ class AvailabilityService:
     @timer(interval=300, eager=True)
     def sync_catalogue(self):
         """Record what changed in the catalogue file: at start, then every five minutes."""
-        handlers.sync_catalogue(self.db, self.config.get("MAWAEED_CATALOGUE"))
+        commands.sync_catalogue(self.db, self.config.get("MAWAEED_CATALOGUE"))
 
     @subscribe(projection.BOOKINGS_CONSUMER)
     def on_booking_event(self, event):
@@ -37,13 +37,13 @@ class AvailabilityService:
 
     @api("GET", "/api/v1/directorates")
     def directorates(self, request):
-        return handlers.directorates(self.db)
+        return commands.directorates(self.db)
 
     @api("GET", "/api/v1/branches")
     def branches(self, request):
-        return handlers.branches(self.db, parse_query(request, BranchesQuery())["directorate"])
+        return commands.branches(self.db, parse_query(request, BranchesQuery())["directorate"])
 
     @api("GET", "/api/v1/availability")
     def availability(self, request):
         query = parse_query(request, AvailabilityQuery())
-        return handlers.availability(self.db, query["branch"], query["service"], query["date"], clock.now())
+        return commands.availability(self.db, query["branch"], query["service"], query["date"], clock.now())

@@ -11,14 +11,15 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared import catalogue, personal
-from shared.commands import retrying
+from shared import catalogue, schedule, vault
+from shared.masking import ERASED
+from shared.retry import retrying
 from shared.clock import LOCAL, UTC
-from shared.contracts import NewEvent
+from shared.events import NewEvent
 from shared.errors import ConcurrencyError, Conflict, NotFound
-from shared.privacy import mask_cpr
-from shared.references import new_reference, normalise_reference
-from shared.store import Database, UnitOfWork
+from shared.masking import mask_cpr
+from services.booking.references import new_reference, normalise_reference
+from shared.eventstore import Database, UnitOfWork
 from services.booking import rules
 from services.booking.projection import bookings, people
 
@@ -43,10 +44,10 @@ def as_answer(row, branch: dict | None) -> dict:
     }
 
 
-def _guard_room(uow: UnitOfWork, branch_id: str, service_id: str, slot: catalogue.Slot) -> tuple[str, int]:
+def _guard_room(uow: UnitOfWork, branch_id: str, service_id: str, slot: schedule.Slot) -> tuple[str, int]:
     """(slot stream, expected version) when the slot has room. The version and the count it guards are read in
     one statement, from one snapshot: a booking committed after it moves the version, and the append fails."""
-    stream = catalogue.slot_stream(branch_id, service_id, slot.start)
+    stream = schedule.slot_stream(branch_id, service_id, slot.start)
     events = uow.tables["events"]
     version, taken = uow.execute(sa.select(
         sa.select(sa.func.coalesce(sa.func.max(events.c.stream_version), 0))
@@ -128,7 +129,7 @@ def cancel(db: Database, reference: str, cpr: str, now: datetime) -> dict:
             if _aware(row.start) <= now:
                 raise Conflict("This appointment has already started and can no longer be cancelled.",
                                code="BOOKING_STARTED", message_ar="بدأ هذا الموعد ولا يمكن إلغاؤه الآن.")
-            stream = catalogue.slot_stream(row.branch, row.service, _aware(row.start))
+            stream = schedule.slot_stream(row.branch, row.service, _aware(row.start))
             _bump(uow, bookings, bookings.c.reference, row.reference, row.version)
             uow.append(stream, uow.store.stream_version(stream), [NewEvent("booking.BookingCancelled", {
                 "reference": row.reference, "branch": row.branch, "service": row.service,
@@ -180,7 +181,7 @@ def expire(db: Database, consumer: str, event) -> None:
             row = uow.execute(sa.select(bookings).where(bookings.c.reference == event.payload["reference"])).first()
             if row is None or row.status != "active":
                 return
-            stream = catalogue.slot_stream(row.branch, row.service, _aware(row.start))
+            stream = schedule.slot_stream(row.branch, row.service, _aware(row.start))
             _bump(uow, bookings, bookings.c.reference, row.reference, row.version)
             uow.append(stream, uow.store.stream_version(stream), [NewEvent("booking.BookingExpired", {
                 "reference": row.reference, "branch": row.branch, "service": row.service,
@@ -195,13 +196,13 @@ def erase(db: Database, cpr: str) -> dict:
     """Forget a person: delete their key (every event naming them now reads "[erased]"), scrub this service's
     bookings of them, and record PersonErased so the other services forget their copies too. Counts, slots and
     positions do not change. Erasing twice records nothing new."""
-    subject = personal.subject_of(cpr)
+    subject = vault.subject_of(cpr)
     with db.transaction() as uow:
         had_key = uow.store.vault.forget(subject)
         scrubbed = uow.execute(bookings.update().where(bookings.c.cpr == cpr).values(
-            cpr=personal.ERASED, name=personal.ERASED,  # as the log now reads them
-            mobile=sa.case((bookings.c.mobile.is_(None), None), else_=personal.ERASED),
-            email=sa.case((bookings.c.email.is_(None), None), else_=personal.ERASED))).rowcount
+            cpr=ERASED, name=ERASED,  # as the log now reads them
+            mobile=sa.case((bookings.c.mobile.is_(None), None), else_=ERASED),
+            email=sa.case((bookings.c.email.is_(None), None), else_=ERASED))).rowcount
         uow.execute(people.delete().where(people.c.cpr == cpr))
         stream = f"person-{subject}"
         version = uow.store.stream_version(stream)

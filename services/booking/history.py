@@ -3,7 +3,7 @@ from datetime import datetime
 
 from shared.clock import parse_instant
 from shared.contracts import upcast
-from shared.store import Database
+from shared.eventstore import Database
 
 
 def slot_at(db: Database, branch: str, service: str, start: datetime, instant: datetime) -> list[dict]:

@@ -5,7 +5,7 @@ from functools import lru_cache
 import sqlalchemy as sa
 
 from shared import catalogue
-from shared.storage import service_metadata
+from shared.dependencies import service_metadata
 
 metadata = service_metadata()
 catalogue.catalogue_tables(metadata)

@@ -1,7 +1,7 @@
 """Rebuilding the bookings table from the booking log and comparing it with the live one (`mawaeed replay
 booking`, and the replay bench). Commands write the table directly, so this checks that the two agree."""
 from shared.projection import read_log, rebuild_and_compare as rebuild_tables
-from shared.store import Database
+from shared.eventstore import Database
 from services.booking import projection
 
 

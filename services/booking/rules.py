@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared import catalogue
+from shared import schedule
 from shared.errors import Conflict
 
 
@@ -23,22 +23,22 @@ class ActiveBooking:
 
 
 def bookable_slot(branch: dict | None, branch_id: str, service_id: str, start: datetime,
-                  now: datetime) -> catalogue.Slot:
+                  now: datetime) -> schedule.Slot:
     """The slot a person asks for, or the error that says why it cannot be booked."""
-    catalogue.require_service(branch, branch_id, service_id)
-    slot = catalogue.slot_at(branch, service_id, start)  # first: is it a slot at all, then: can it be booked now
+    schedule.require_service(branch, branch_id, service_id)
+    slot = schedule.slot_at(branch, service_id, start)  # first: is it a slot at all, then: can it be booked now
     if slot is None:
         raise Conflict("The branch has no slot for this service at this time (closed, a holiday, "
                        "or not the start of a slot).", code="SLOT_UNAVAILABLE",
                        message_ar="لا يوجد موعد متاح لهذه الخدمة في هذا الوقت.")
-    problem = catalogue.window_problem(branch, start, now)
+    problem = schedule.window_problem(branch, start, now)
     if problem:
         english, arabic = WINDOW_MESSAGES[problem]
         raise Conflict(english, code=problem, message_ar=arabic)
     return slot
 
 
-def check_room(slot: catalogue.Slot, taken: int) -> None:
+def check_room(slot: schedule.Slot, taken: int) -> None:
     if taken >= slot.capacity:
         raise Conflict("This slot is fully booked; choose another time.", code="SLOT_FULL",
                        message_ar="هذا الموعد محجوز بالكامل، يرجى اختيار وقت آخر.")

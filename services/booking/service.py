@@ -7,8 +7,7 @@ from shared.clock import clock
 from shared.contracts.booking import CHANNELS
 from shared.contracts.fields import validate_cpr
 from shared.messaging import subscribe
-from shared.projection import apply_once
-from shared.storage import Storage
+from shared.dependencies import Storage
 from shared.web import api, parse_json, parse_query
 from services.booking import commands, projection
 
@@ -41,9 +40,7 @@ class BookingService:
     db = Storage(projection.metadata)
     config = Config()
 
-    @subscribe(projection.CATALOGUE_CONSUMER)
-    def on_catalogue_event(self, event):
-        apply_once(self.db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
+    on_catalogue_event = catalogue.keep_copy(projection.CATALOGUE_CONSUMER)
 
     @subscribe("booking.missed")
     def on_appointment_missed(self, event):

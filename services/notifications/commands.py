@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 
 from eventlet.greenpool import GreenPool
 
-from shared import catalogue, feedback
-from shared.contracts import Event, NewEvent
-from shared.privacy import mask_recipient
-from shared.store import Database, UnitOfWork
+from shared import catalogue
+from services.queue import feedback
+from shared.events import Event, NewEvent
+from shared.masking import mask_recipient
+from shared.eventstore import Database, UnitOfWork
 from services.notifications import messages, plan, projection
 from services.notifications.channels import ChannelError
 

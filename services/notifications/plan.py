@@ -9,8 +9,8 @@ keys again and nothing is scheduled twice:
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contracts import Event
-from shared.personal import ERASED
+from shared.events import Event
+from shared.masking import ERASED
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from shared import catalogue, personal
+from shared import catalogue, vault
+from shared.masking import ERASED
 from shared.clock import from_db, parse_instant, to_db
-from shared.contracts import Event
-from shared.storage import service_metadata
-from shared.store import UnitOfWork
+from shared.events import Event
+from shared.dependencies import service_metadata
+from shared.eventstore import UnitOfWork
 
 BOOKINGS_CONSUMER = "notifications.bookings"
 QUEUE_CONSUMER = "notifications.queue"
@@ -21,7 +22,7 @@ contacts = sa.Table(
     "contacts", metadata,
     sa.Column("reference", sa.String(16), primary_key=True),
     sa.Column("cpr", sa.String(9), nullable=False),
-    sa.Column("subject", sa.String(24), nullable=False, index=True),  # who, without the CPR (shared/personal.py)
+    sa.Column("subject", sa.String(24), nullable=False, index=True),  # who, without the CPR (shared/vault.py)
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("mobile", sa.String(32)),
     sa.Column("email", sa.String(254)),
@@ -61,16 +62,16 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
     if event.type == "booking.SlotBooked":
         person = p["person"]
         uow.execute(contacts.insert().values(
-            reference=p["reference"], cpr=person["cpr"], subject=personal.subject_of(person["cpr"]),
+            reference=p["reference"], cpr=person["cpr"], subject=vault.subject_of(person["cpr"]),
             name=person["name"], mobile=person.get("mobile"), email=person.get("email"),
             language=person["language"], branch=p["branch"], service=p["service"],
             start=to_db(parse_instant(p["start"])), status="active"))
         return
     if event.type == "booking.PersonErased":  # forget their contacts; nothing more is sent to them
         uow.execute(contacts.update().where(contacts.c.subject == p["subject"]).values(
-            cpr=personal.ERASED, name=personal.ERASED,
-            mobile=sa.case((contacts.c.mobile.is_(None), None), else_=personal.ERASED),
-            email=sa.case((contacts.c.email.is_(None), None), else_=personal.ERASED)))
+            cpr=ERASED, name=ERASED,
+            mobile=sa.case((contacts.c.mobile.is_(None), None), else_=ERASED),
+            email=sa.case((contacts.c.email.is_(None), None), else_=ERASED)))
         return
     if event.type == "booking.BookingRescheduled":
         values = {"start": to_db(parse_instant(p["start"]))}

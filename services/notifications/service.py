@@ -11,10 +11,10 @@ from shared import catalogue
 from shared.clock import clock
 from shared.contracts.fields import validate_cpr
 from shared.errors import NotFound
-from shared.references import normalise_reference
+from services.booking.references import normalise_reference
 from shared.messaging import subscribe
 from shared.projection import apply_once
-from shared.storage import Storage
+from shared.dependencies import Storage
 from shared.web import api, parse_query
 from services.notifications import channels, commands, plan, projection
 
@@ -56,9 +56,7 @@ class NotificationsService:
         apply_once(self.db, projection.QUEUE_CONSUMER, event,
                    lambda uow, e: commands.on_queue_event(uow, e, clock.now(), self.sending.settings))
 
-    @subscribe(projection.CATALOGUE_CONSUMER)
-    def on_catalogue_event(self, event):
-        apply_once(self.db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
+    on_catalogue_event = catalogue.keep_copy(projection.CATALOGUE_CONSUMER)
 
     @timer(interval=1)
     def dispatch(self):

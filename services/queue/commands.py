@@ -6,15 +6,16 @@ guard underneath (a conflict is decided again)."""
 import weakref
 from datetime import date, datetime
 
-from shared import catalogue
-from shared.commands import retrying
-from shared.contracts import NewEvent
+from shared import catalogue, schedule
+from shared.retry import retrying
+from shared.events import NewEvent
 from shared.errors import NotFound
-from shared.references import normalise_reference
-from shared.store import Database, UnitOfWork
-from shared import feedback
+from services.booking.references import normalise_reference
+from shared.eventstore import Database, UnitOfWork
+from services.queue import feedback
 from services.queue import domain, projection, view
-from services.queue.domain import Day, local_day
+from services.queue.domain import Day
+from shared.schedule import local_day
 
 
 def queue_stream(branch: str, day: date) -> str:
@@ -227,7 +228,7 @@ def housekeeping(db: Database, now: datetime) -> int:
     for branch_id, day in to_close:
         with db.transaction() as uow:
             branch = catalogue.load_branch(uow, branch_id)
-        closes = domain.closing_time(branch, day) if branch else None
+        closes = schedule.closing_time(branch, day) if branch else None
         if day < local_day(now) or (closes is not None and now >= closes):
             recorded += close_day(db, branch_id, day)["events"]
     return recorded

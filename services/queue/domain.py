@@ -15,10 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from shared.catalogue import require_service
 from shared.clock import LOCAL
-from shared.contracts import NewEvent
-from shared.contracts.availability import WEEKDAYS
+from shared.schedule import is_open, require_service
+from shared.events import NewEvent
 from shared.errors import Conflict, NotFound
 
 LANES = ("priority", "appointment", "walk_in", "early")
@@ -93,10 +92,6 @@ class Day:
         return [t for t in self.tickets.values() if t.status == "waiting" and (services is None or t.service in services)]
 
 
-def local_day(instant: datetime) -> date:
-    return instant.astimezone(LOCAL).date()
-
-
 def _event(type_: str, day: Day, payload: dict) -> NewEvent:
     return NewEvent(f"queue.{type_}", {"branch": day.branch, "day": day.day.isoformat(), **payload})
 
@@ -105,23 +100,6 @@ def _refuse_if_closed(day: Day) -> None:
     if day.closed:
         raise Conflict("The waiting room of this branch has closed for the day.", code="DAY_CLOSED",
                        message_ar="أُغلقت قاعة الانتظار في هذا الفرع لهذا اليوم.")
-
-
-def is_open(branch: dict, now: datetime) -> bool:
-    local = now.astimezone(LOCAL)
-    if local.date().isoformat() in branch.get("holidays", {}):
-        return False
-    hhmm = local.strftime("%H:%M")
-    return any(opens <= hhmm < closes for opens, closes in branch.get("week", {}).get(WEEKDAYS[local.weekday()], []))
-
-
-def closing_time(branch: dict, day: date) -> datetime | None:
-    """When the branch's last opening period of `day` ends (local), None when it does not open that day."""
-    periods = branch.get("week", {}).get(WEEKDAYS[day.weekday()], [])
-    if not periods or day.isoformat() in branch.get("holidays", {}):
-        return None
-    hours, minutes = max(closes for _, closes in periods).split(":")
-    return datetime(day.year, day.month, day.day, int(hours), int(minutes), tzinfo=LOCAL)
 
 
 # -- check-in ------------------------------------------------------------------------------------------

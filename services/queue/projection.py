@@ -7,11 +7,12 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from shared import catalogue, personal
+from shared import catalogue, vault
+from shared.masking import ERASED
 from shared.clock import LOCAL, from_db, parse_instant, to_db
-from shared.contracts import Event
-from shared.storage import service_metadata
-from shared.store import UnitOfWork
+from shared.events import Event
+from shared.dependencies import service_metadata
+from shared.eventstore import UnitOfWork
 from services.queue.domain import Counter, Day, Ticket
 
 BOOKINGS_CONSUMER = "queue.bookings"
@@ -76,7 +77,7 @@ appointments = sa.Table(
     "appointments", metadata,
     sa.Column("reference", sa.String(16), primary_key=True),
     sa.Column("cpr", sa.String(9), nullable=False),
-    sa.Column("subject", sa.String(24), nullable=False, index=True),  # who, without the CPR (shared/personal.py)
+    sa.Column("subject", sa.String(24), nullable=False, index=True),  # who, without the CPR (shared/vault.py)
     sa.Column("branch", sa.String(64), nullable=False),
     sa.Column("service", sa.String(64), nullable=False),
     sa.Column("start", sa.DateTime, nullable=False),
@@ -94,7 +95,7 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
     if event.type == "booking.SlotBooked":
         start = parse_instant(p["start"])
         uow.execute(table.insert().values(
-            reference=p["reference"], cpr=p["person"]["cpr"], subject=personal.subject_of(p["person"]["cpr"]),
+            reference=p["reference"], cpr=p["person"]["cpr"], subject=vault.subject_of(p["person"]["cpr"]),
             branch=p["branch"], service=p["service"],
             start=to_db(start), day=start.astimezone(LOCAL).date().isoformat(), status="active",
             language=p["person"]["language"]))
@@ -107,8 +108,8 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
     elif event.type == "booking.PersonErased":  # forget the person here too: our key, and their CPR in our tables
         uow.store.vault.forget(p["subject"])
         tickets = uow.tables["tickets"]
-        uow.execute(tickets.update().where(tickets.c.subject == p["subject"]).values(cpr=personal.ERASED))
-        uow.execute(table.update().where(table.c.subject == p["subject"]).values(cpr=personal.ERASED))
+        uow.execute(tickets.update().where(tickets.c.subject == p["subject"]).values(cpr=ERASED))
+        uow.execute(table.update().where(table.c.subject == p["subject"]).values(cpr=ERASED))
 
 
 def load_appointment(uow: UnitOfWork, reference: str) -> dict | None:
@@ -158,7 +159,7 @@ def project(uow: UnitOfWork, event: Event) -> None:
         uow.execute(tickets.insert().values(
             id=p["ticket_id"], branch=p["branch"], day=p["day"], seq=int(p["number"].split("-")[1]),
             number=p["number"], service=p["service"], checked_in_for=p["service"], kind=p["kind"], priority=p["priority"], status="waiting",
-            reference=p["reference"], cpr=p["cpr"], subject=personal.subject_of(p["cpr"]), language=p["language"],
+            reference=p["reference"], cpr=p["cpr"], subject=vault.subject_of(p["cpr"]), language=p["language"],
             on_time=p["on_time"],
             appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
             queued_at=at, waiting_since=at, waited_seconds=0, recalls=0))

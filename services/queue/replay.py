@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from shared import catalogue
 from shared.projection import latest, pages, read_log
-from shared.store import Database, make_engine
+from shared.eventstore import Database, make_engine
 from services.queue import projection, view
-from services.queue.domain import local_day
+from shared.schedule import local_day
 
 
 @contextmanager

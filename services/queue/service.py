@@ -15,10 +15,10 @@ from shared.contracts.fields import validate_cpr
 from shared.errors import InvalidInput
 from shared.messaging import subscribe
 from shared.projection import apply_once
-from shared.storage import Storage
+from shared.dependencies import Storage
 from shared.web import api, parse_json, parse_query
 from services.queue import commands, projection
-from services.queue.domain import local_day
+from shared.schedule import local_day
 
 FEEDBACK_PAGE = Template(Path(__file__).with_name("feedback_page.html").read_text(encoding="utf-8"))
 SERVICE_ID = validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}\Z")
@@ -81,9 +81,7 @@ class QueueService:
         if event.type == "booking.PersonErased":
             commands.DAYS.forget(self.db)
 
-    @subscribe(projection.CATALOGUE_CONSUMER)
-    def on_catalogue_event(self, event):
-        apply_once(self.db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
+    on_catalogue_event = catalogue.keep_copy(projection.CATALOGUE_CONSUMER)
 
     @timer(interval=10)
     def housekeeping(self):

@@ -4,29 +4,13 @@ Each event type has a marshmallow schema per version, registered under its wire 
 (`booking.SlotBooked.v1`). A payload change means a new version plus an upcaster from the old one, so that
 old logs still replay and old messages still decode.
 """
-import json
-import uuid
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 
 from marshmallow import Schema, ValidationError
 
-from shared.clock import UTC, parse_instant
+from shared.clock import parse_instant
 from shared.errors import ContractError
-
-
-class Typed:
-    """Names shared by contracts and events: `type` is "<service>.<Name>", `version` a number."""
-    type: str
-    version: int
-
-    @property
-    def wire_name(self) -> str:
-        return f"{self.type}.v{self.version}"
-
-    @property
-    def source(self) -> str:
-        return self.type.split(".", 1)[0]
+from shared.events import Event, Typed
 
 
 @dataclass(frozen=True)
@@ -78,54 +62,6 @@ def types_of(source: str) -> list[str]:
     return sorted({c.type for c in CONTRACTS.values() if c.source == source})
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """An event decided by a command, not yet stored."""
-    type: str
-    payload: dict
-    directorate: str | None = None
-    version: int = 0  # 0: the latest version of the type
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    correlation_id: str | None = None
-    causation_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Event(Typed):
-    """A stored event in its envelope."""
-    event_id: str
-    type: str
-    version: int
-    stream_id: str
-    stream_version: int
-    position: int
-    occurred_at: datetime
-    correlation_id: str
-    causation_id: str | None
-    directorate: str | None
-    payload: dict
-
-    @classmethod
-    def of_stored(cls, **fields) -> "Event":
-        """An event from stored columns, without the frozen dataclass's field-by-field __init__ (a fifth of the
-        cost of reading the log): the store has already checked what it holds."""
-        event = object.__new__(cls)
-        event.__dict__.update(fields)
-        return event
-
-    def to_dict(self) -> dict:
-        return {
-            "event_id": self.event_id, "type": self.type, "version": self.version,
-            "stream_id": self.stream_id, "stream_version": self.stream_version, "position": self.position,
-            "occurred_at": self.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "correlation_id": self.correlation_id, "causation_id": self.causation_id,
-            "directorate": self.directorate, "payload": self.payload,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-
-
 def validated_payload(type_: str, version: int, payload: dict) -> dict:
     """The payload as its contract serialises it; raises ContractError when it does not fit."""
     schema = get_contract(type_, version).schema
@@ -164,4 +100,4 @@ def upcast(event: Event) -> Event:
 
 
 # Importing the contract modules registers them.
-from shared.contracts import availability, booking, notifications, queue  # noqa: E402,F401
+from shared.contracts import availability, booking, notifications, queue  # noqa: E402, F401

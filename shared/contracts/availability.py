@@ -3,8 +3,8 @@ from marshmallow import Schema, fields, validate
 
 from shared.contracts import contract
 from shared.contracts.fields import Id, Name
+from shared.schedule import WEEKDAYS
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = validate.Regexp(r"([01][0-9]|2[0-3]):[0-5][0-9]\Z")  # ASCII digits; \Z: no trailing newline
 
 

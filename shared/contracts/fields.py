@@ -15,7 +15,7 @@ def validate_cpr(value: str) -> None:
 
 
 def validate_cpr_or_erased(value: str) -> None:
-    """In a stored event a CPR may read "[erased]": its person was forgotten (shared/personal.py)."""
+    """In a stored event a CPR may read "[erased]": its person was forgotten (shared/vault.py)."""
     if value != "[erased]":
         validate_cpr(value)
 

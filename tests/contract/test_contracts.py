@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from marshmallow import Schema, fields
 
-from shared.contracts import (CONTRACTS, UPCASTERS, Contract, Event, from_dict, get_contract, latest_version,
-                              types_of, upcast, validated_payload)
+from shared.contracts import (CONTRACTS, UPCASTERS, Contract, from_dict, get_contract, latest_version, types_of, upcast, validated_payload)
+from shared.events import Event
 from shared.errors import ContractError
 
-GOLDEN = Path(__file__).with_name("golden")
+GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 GOLDEN_FILES = sorted(GOLDEN.glob("*.json"))
 WIRE_NAME = re.compile(r"^(?P<service>[a-z]+)\.(?P<type>[A-Z][A-Za-z]+)\.v(?P<version>[1-9][0-9]*)$")
 SERVICES = {"availability", "booking", "queue", "notifications"}

@@ -15,9 +15,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from marshmallow import fields
 
-from shared import event_catalogue
-from shared.contracts import CONTRACTS, Contract, Event, from_dict
-from shared.event_catalogue import (DEFAULT_OUT, ENVELOPE_SCHEMA, GOLDEN_DIR, REPO_ROOT, CatalogueError,
+from services.cli import event_catalogue
+from shared.contracts import CONTRACTS, Contract, from_dict
+from shared.events import Event
+from services.cli.event_catalogue import (DEFAULT_OUT, ENVELOPE_SCHEMA, GOLDEN_DIR, REPO_ROOT, CatalogueError,
                                     build_catalogue, catalogue_json, differences, json_schema, render_readme)
 from shared.topology import SUBSCRIPTIONS
 
@@ -53,7 +54,7 @@ def test_the_committed_readme_is_what_the_contracts_generate(catalogue):
 
 
 def test_the_samples_are_the_golden_files():
-    assert GOLDEN_DIR == REPO_ROOT / "tests" / "contract" / "golden"
+    assert GOLDEN_DIR == REPO_ROOT / "shared" / "contracts" / "samples"
     assert GOLDEN_DIR.is_dir()
 
 

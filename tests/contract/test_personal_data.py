@@ -4,11 +4,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from shared import personal
+from shared import vault
 from shared.clock import UTC
-from shared.contracts import NewEvent
-from shared.export import export, select
-from shared.storage import service_metadata
+from shared.events import NewEvent
+from services.cli.export import export, select
+from shared.dependencies import service_metadata
 from services.availability import projection as availability
 
 START = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)
@@ -33,7 +33,7 @@ def test_personal_fields_are_encrypted_at_rest_readable_in_events_and_gone_once_
     assert all(secret not in raw for person in PEOPLE for secret in person) and "+97333001122" not in raw
     with db.transaction() as uow:
         assert [e.payload["person"]["cpr"] for e in uow.store.read_all()] == ["900112345", "850612345"]
-        assert uow.store.vault.forget(personal.subject_of("900112345"))
+        assert uow.store.vault.forget(vault.subject_of("900112345"))
     with db.transaction() as uow:
         events = uow.store.read_all()
         counts = {}
@@ -57,7 +57,7 @@ def test_an_erased_person_still_counts_in_a_replayed_projection(open_db):
     with booking_db.transaction() as uow:
         for n, person in enumerate(PEOPLE):
             uow.append(stream, n, [booked(n, *person)])
-        uow.store.vault.forget(personal.subject_of(PEOPLE[0][0]))
+        uow.store.vault.forget(vault.subject_of(PEOPLE[0][0]))
     with booking_db.transaction() as uow:
         events = uow.store.read_all()
     target = open_db("availability", availability.metadata)

@@ -19,15 +19,16 @@ import services.booking.projection as booking_projection
 from services.availability import catalogue_file
 from services.booking import commands
 from services.booking.service import BookingRequest
-from shared import catalogue
+from shared import catalogue, schedule
 from shared.clock import LOCAL, UTC
 from shared.projection import rebuild_and_compare
-from shared.contracts import Event, NewEvent, from_dict, latest_version, upcast, validated_payload
+from shared.contracts import from_dict, latest_version, upcast, validated_payload
+from shared.events import Event, NewEvent
 from shared.errors import ContractError
 from shared.projection import apply_once
 from shared.topology import SUBSCRIPTIONS
 
-GOLDEN = Path(__file__).with_name("golden")
+GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 SLOT_BOOKED = "booking.SlotBooked"
 CHANNELS = ["web", "app", "call_centre", "counter"]
 
@@ -147,7 +148,7 @@ def _replay(db, all_v2: bool) -> tuple[list[Event], dict]:
     """Write the history to the log, read it back as a consumer does (upcast), project it, return the counts."""
     for start, new in _history(all_v2):
         with db.transaction() as uow:
-            stream = catalogue.slot_stream(BRANCH, SERVICE, start)
+            stream = schedule.slot_stream(BRANCH, SERVICE, start)
             uow.append(stream, uow.store.stream_version(stream), [new])
     with db.transaction() as uow:
         stored = uow.store.read_all()
@@ -233,7 +234,7 @@ def test_replaying_the_bookings_table_upcasts_a_v1_log(open_db):
     db = open_db("booking", booking.metadata)
     for start, new in _history(all_v2=False):
         with db.transaction() as uow:
-            stream = catalogue.slot_stream(BRANCH, SERVICE, start)
+            stream = schedule.slot_stream(BRANCH, SERVICE, start)
             uow.append(stream, uow.store.stream_version(stream), [new])
     with db.transaction() as uow:
         stored = uow.store.read_all()

@@ -5,10 +5,11 @@ import eventlet.event
 import pytest
 import sqlalchemy as sa
 
-from shared.contracts import NewEvent, from_dict
+from shared.contracts import from_dict
+from shared.events import NewEvent
 from shared.errors import ConcurrencyError, ContractError
 from shared.projection import apply_once
-from shared.storage import service_metadata
+from shared.dependencies import service_metadata
 
 SERVICE = "storetest"
 

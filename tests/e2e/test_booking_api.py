@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from shared.catalogue import slot_stream
+from shared.schedule import slot_stream
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from shared import topology
 from shared.clock import clock
 from shared.messaging import subscribe
 from shared.relay import Relay
-from shared.storage import open_database
+from shared.dependencies import open_database
 from services.availability import projection as availability_tables
 from services.availability.service import AvailabilityService
 from services.booking import commands, projection as booking_tables

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from shared import topology
 from shared.clock import UTC, clock
-from shared.storage import open_database
+from shared.dependencies import open_database
 from services.availability.service import AvailabilityService
 from services.booking import projection as booking_tables
 from services.booking.service import BookingService

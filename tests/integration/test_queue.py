@@ -8,7 +8,7 @@ import requests
 import yaml
 
 from shared.clock import UTC, clock
-from shared.storage import open_database
+from shared.dependencies import open_database
 from services.availability import catalogue_file
 from services.availability.service import AvailabilityService
 from services.booking.service import BookingService

@@ -10,9 +10,9 @@ from kombu import Connection, Queue, binding
 from prometheus_client import REGISTRY
 
 from shared import topology
-from shared.contracts import NewEvent
+from shared.events import NewEvent
 from shared.relay import Relay
-from shared.storage import service_metadata
+from shared.dependencies import service_metadata
 
 from tests.integration.conftest import wait_until
 

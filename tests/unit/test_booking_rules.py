@@ -1,7 +1,7 @@
 """The booking rules (services/booking/rules.py) and the schedule they read (shared/catalogue.py).
 
 Branch documents come from the real seed catalogue file through catalogue_file.desired(), or are built by
-applying availability events with shared.catalogue.apply, as the booking service's projection does.
+applying availability events with shared.schedule.apply, as the booking service's projection does.
 """
 import re
 import uuid
@@ -10,14 +10,15 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from marshmallow import ValidationError
 
-from shared import catalogue
+from shared import catalogue, schedule
 from shared.clock import LOCAL, UTC
-from shared.contracts import Event, validated_payload
+from shared.contracts import validated_payload
+from shared.events import Event
 from shared.contracts.fields import validate_cpr
 from shared.errors import Conflict, NotFound
 from services.availability import catalogue_file
 from services.booking import rules
-from shared import references
+from services.booking import references
 
 # 2026-12-06 is a Sunday (a working day); 2026-12-11/12 are Friday/Saturday; 2026-12-16 is National Day.
 SUNDAY = date(2026, 12, 6)
@@ -63,7 +64,7 @@ def branch_from_events(min_notice: int = 0, max_days: int = 1, online: int = 2) 
     ]
     doc = None
     for position, (type_, payload) in enumerate(events, start=1):
-        doc = catalogue.apply(doc, stored(type_, payload, position))
+        doc = schedule.apply(doc, stored(type_, payload, position))
     return doc
 
 
@@ -249,7 +250,7 @@ def test_branch_built_from_events_follows_its_own_window_and_hours():
 # -- Bahrain local time ----------------------------------------------------------------------------------
 
 def test_slots_are_generated_in_bahrain_time_and_returned_in_utc(branches):
-    day = catalogue.slots(branches[OFFICE], RENEWAL, SUNDAY)
+    day = schedule.slots(branches[OFFICE], RENEWAL, SUNDAY)
     assert len(day) == 28   # 07:00-14:00 in 15-minute slots
     assert day[0].start == datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
     assert day[-1].end == datetime(2026, 12, 6, 11, 0, tzinfo=UTC)
@@ -264,7 +265,7 @@ def test_the_same_instant_in_any_offset_is_the_same_slot(branches):
     in_other = datetime(2026, 12, 6, 12, 0, tzinfo=timezone(timedelta(hours=5)))
     slots = {rules.bookable_slot(branch, OFFICE, RENEWAL, s, NOW) for s in (local, in_utc, in_other)}
     assert len(slots) == 1
-    assert catalogue.slot_stream(OFFICE, RENEWAL, local) == f"slot-{OFFICE}-{RENEWAL}-20261206T0700Z"
+    assert schedule.slot_stream(OFFICE, RENEWAL, local) == f"slot-{OFFICE}-{RENEWAL}-20261206T0700Z"
     # 07:00 *UTC* is 10:00 local; 07:00 local is 04:00 UTC, before NOW
     with pytest.raises(Conflict) as excinfo:
         rules.bookable_slot(branch, OFFICE, RENEWAL, datetime(2026, 12, 6, 4, 0, tzinfo=UTC), NOW)
@@ -283,10 +284,10 @@ def test_booking_window_counts_local_days_not_utc_days(branches):
 
 def test_friday_in_utc_terms_is_judged_by_its_local_day(branches):
     # Thursday 2026-12-10 21:00 UTC is Friday 00:00 in Bahrain; Sunday 2026-12-06 04:00 UTC is Sunday 07:00.
-    assert catalogue.slot_at(branches[OFFICE], RENEWAL, datetime(2026, 12, 6, 4, 0, tzinfo=UTC)) is not None
+    assert schedule.slot_at(branches[OFFICE], RENEWAL, datetime(2026, 12, 6, 4, 0, tzinfo=UTC)) is not None
     thursday_night_utc = datetime(2026, 12, 10, 21, 0, tzinfo=UTC)
-    assert catalogue.slot_at(branches[OFFICE], RENEWAL, thursday_night_utc) is None
-    assert catalogue.slots(branches[OFFICE], RENEWAL, thursday_night_utc.astimezone(LOCAL).date()) == []
+    assert schedule.slot_at(branches[OFFICE], RENEWAL, thursday_night_utc) is None
+    assert schedule.slots(branches[OFFICE], RENEWAL, thursday_night_utc.astimezone(LOCAL).date()) == []
 
 
 # -- room and person -------------------------------------------------------------------------------------

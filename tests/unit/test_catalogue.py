@@ -7,9 +7,10 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from shared import catalogue
+from shared import catalogue, schedule
 from shared.clock import LOCAL, UTC
-from shared.contracts import CONTRACTS, Event, latest_version, validated_payload
+from shared.contracts import CONTRACTS, latest_version, validated_payload
+from shared.events import Event
 from services.availability import catalogue_file
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
@@ -57,7 +58,7 @@ def project(events, directorates=None, branches=None) -> tuple[dict, dict]:
         if event.type == "availability.DirectorateRegistered":
             directorates[p["directorate"]] = {"id": p["directorate"], "name_en": p["name_en"], "name_ar": p["name_ar"]}
         else:
-            branches[p["branch"]] = catalogue.apply(branches.get(p["branch"]), event)
+            branches[p["branch"]] = schedule.apply(branches.get(p["branch"]), event)
     return directorates, branches
 
 
@@ -173,7 +174,7 @@ def test_changing_counters_yields_one_counter_capacity_set(seed, loaded):
     assert change.event.payload == {"branch": "npra-isa-town", "service": "passport-renewal",
                                     "counters": 5, "online_capacity": 4}
     _, branches = project(as_stored(changes), *loaded)
-    assert catalogue.slots(branches["npra-isa-town"], "passport-renewal", SUNDAY)[0].capacity == 4
+    assert schedule.slots(branches["npra-isa-town"], "passport-renewal", SUNDAY)[0].capacity == 4
 
 
 def test_online_capacity_defaults_to_all_counters(seed, loaded):
@@ -193,8 +194,8 @@ def test_a_new_holiday_yields_one_holiday_declared_per_branch(seed, loaded):
     assert Counter(c.event.payload["branch"] for c in changes) == Counter({b: 1 for b in loaded[1]})
     assert {c.event.payload["date"] for c in changes} == {"2027-04-04"}
     _, branches = project(as_stored(changes), *loaded)
-    assert catalogue.slots(branches["npra-isa-town"], "passport-renewal", date(2027, 4, 4)) == []
-    assert catalogue.closed_reason(branches["npra-isa-town"], date(2027, 4, 4))["code"] == "HOLIDAY"
+    assert schedule.slots(branches["npra-isa-town"], "passport-renewal", date(2027, 4, 4)) == []
+    assert schedule.closed_reason(branches["npra-isa-town"], date(2027, 4, 4))["code"] == "HOLIDAY"
 
 
 def test_a_new_service_at_a_branch_yields_its_offer_and_capacity(seed, loaded):
@@ -230,21 +231,21 @@ def test_working_day_slots_have_the_online_capacity(loaded):
     _, branches = loaded
     for branch in branches.values():
         for service_id, service in branch["services"].items():
-            day = catalogue.slots(branch, service_id, SUNDAY)
+            day = schedule.slots(branch, service_id, SUNDAY)
             assert day, (branch["id"], service_id)
             assert {s.capacity for s in day} == {service["online_capacity"]}
             assert all(s.end - s.start == timedelta(minutes=service["duration_minutes"]) for s in day)
             assert all(a.end <= b.start for a, b in zip(day, day[1:]))
-            assert catalogue.closed_reason(branch, SUNDAY) is None
+            assert schedule.closed_reason(branch, SUNDAY) is None
 
 
 def test_main_building_slot_counts(loaded):
     _, branches = loaded
     main = branches["traffic-main-building"]
-    assert len(catalogue.slots(main, "licence-renewal", SUNDAY)) == 28        # 7 h / 15 min
-    assert len(catalogue.slots(main, "vehicle-registration", SUNDAY)) == 21   # 7 h / 20 min
-    assert len(catalogue.slots(main, "licence-issue", SUNDAY)) == 14          # 7 h / 30 min
-    assert catalogue.slots(main, "passport-renewal", SUNDAY) == []
+    assert len(schedule.slots(main, "licence-renewal", SUNDAY)) == 28        # 7 h / 15 min
+    assert len(schedule.slots(main, "vehicle-registration", SUNDAY)) == 21   # 7 h / 20 min
+    assert len(schedule.slots(main, "licence-issue", SUNDAY)) == 14          # 7 h / 30 min
+    assert schedule.slots(main, "passport-renewal", SUNDAY) == []
 
 
 @pytest.mark.parametrize("day", [FRIDAY, SATURDAY, HOLIDAY, date(2026, 12, 17)])
@@ -252,24 +253,24 @@ def test_weekends_and_holidays_have_no_slots(loaded, day):
     _, branches = loaded
     for branch in branches.values():
         for service_id in branch["services"]:
-            assert catalogue.slots(branch, service_id, day) == [], (branch["id"], service_id, day)
+            assert schedule.slots(branch, service_id, day) == [], (branch["id"], service_id, day)
 
 
 def test_closed_reason(loaded):
     _, branches = loaded
     branch = branches["cid-southern"]
-    assert catalogue.closed_reason(branch, HOLIDAY) == {"code": "HOLIDAY", "name_en": "National Day",
+    assert schedule.closed_reason(branch, HOLIDAY) == {"code": "HOLIDAY", "name_en": "National Day",
                                                         "name_ar": "اليوم الوطني"}
     for day in (FRIDAY, SATURDAY):
-        reason = catalogue.closed_reason(branch, day)
+        reason = schedule.closed_reason(branch, day)
         assert reason["code"] == "CLOSED" and reason["name_en"] and ARABIC.search(reason["name_ar"])
-    assert catalogue.closed_reason(branch, SUNDAY) is None
+    assert schedule.closed_reason(branch, SUNDAY) is None
 
 
 def test_mall_branches_have_evening_slots_and_others_do_not(loaded):
     _, branches = loaded
     for branch in branches.values():
-        starts = [s.start.astimezone(LOCAL) for s in catalogue.slots(branch, next(iter(branch["services"])), SUNDAY)]
+        starts = [s.start.astimezone(LOCAL) for s in schedule.slots(branch, next(iter(branch["services"])), SUNDAY)]
         evening = [s for s in starts if s.hour >= 19]   # ports close at 19:00, offices at 14:00
         if branch["id"] in MALLS:
             assert evening and max(starts).hour == 20, branch["id"]
@@ -280,7 +281,7 @@ def test_mall_branches_have_evening_slots_and_others_do_not(loaded):
 
 def test_ports_work_a_long_single_shift(loaded):
     _, branches = loaded
-    day = catalogue.slots(branches["customs-khalifa-port"], "customs-clearance", SUNDAY)
+    day = schedule.slots(branches["customs-khalifa-port"], "customs-clearance", SUNDAY)
     assert day[0].start.astimezone(LOCAL).strftime("%H:%M") == "07:00"
     assert day[-1].end.astimezone(LOCAL).strftime("%H:%M") == "19:00"
     assert len(day) == 24

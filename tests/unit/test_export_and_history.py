@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from shared.clock import UTC, clock
-from shared.contracts import NewEvent
-from shared.export import export, pseudonym, pseudonymise, select
+from shared.events import NewEvent
+from services.cli.export import export, pseudonym, pseudonymise, select
 from services.booking import history, projection
 
 START = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)

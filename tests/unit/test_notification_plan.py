@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.clock import UTC
-from shared.contracts import Event
-from shared.privacy import mask_cpr, mask_email, mask_phone
+from shared.events import Event
+from shared.masking import mask_cpr, mask_email, mask_phone
 from services.notifications.plan import Settings, plan, withdrawal
 
 NOW = datetime(2026, 12, 6, 6, 0, tzinfo=UTC)        # Sunday 09:00 in Bahrain

@@ -17,11 +17,12 @@ import sqlalchemy as sa
 
 from shared import catalogue
 from shared.clock import LOCAL, UTC, clock
-from shared.contracts import Event, validated_payload
+from shared.contracts import validated_payload
+from shared.events import Event
 from shared.errors import Conflict, NotFound
 from shared.projection import apply_once
 from services.availability import catalogue_file
-from shared import feedback
+from services.queue import feedback
 from services.queue import commands, projection, replay
 
 BRANCH = "npra-isa-town"            # office hours 07:00-14:00 local
@@ -436,10 +437,10 @@ def test_the_waiting_room_at_a_past_instant_is_what_the_live_view_showed_then(db
 
 
 def test_a_person_erased_by_booking_is_forgotten_by_the_queue_too(db):
-    from shared import personal
+    from shared import vault
     ticket = walk_in(db, PASSPORT, "900112345", tick(9))
     walk_in(db, PASSPORT, "900112346", tick(9, 1))
-    erased = delivered("booking.PersonErased", {"subject": personal.subject_of("900112345")}, "person-x")
+    erased = delivered("booking.PersonErased", {"subject": vault.subject_of("900112345")}, "person-x")
     with db.transaction() as uow:
         projection.apply_booking_event(uow, erased)
     cprs = {e.payload["ticket_id"]: e.payload["cpr"] for e in queue_events(db) if e.type == "queue.CustomerCheckedIn"}

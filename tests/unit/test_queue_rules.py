@@ -9,11 +9,13 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from shared import schedule
 from shared.clock import LOCAL, UTC, parse_instant
-from shared.contracts import NewEvent, validated_payload
+from shared.contracts import validated_payload
+from shared.events import NewEvent
 from shared.errors import Conflict, NotFound
 from services.availability import catalogue_file
-from shared import feedback
+from services.queue import feedback
 from services.queue import domain
 from services.queue.domain import Counter, Day, Policy, Ticket
 
@@ -714,29 +716,29 @@ def test_non_ascii_garbage_names_no_ticket(garbage):
     (datetime(2026, 12, 15, 21, 30, tzinfo=UTC), False),  # 00:30 on National Day
 ])
 def test_is_open_reads_local_time(branch, instant, open_):
-    assert domain.is_open(branch, instant) is open_
+    assert schedule.is_open(branch, instant) is open_
 
 
 def test_mall_branches_close_between_their_periods(branches):
     mall = branches["traffic-dana-mall"]
-    assert [domain.is_open(mall, at(hh, mm)) for hh, mm in ((8, 59), (9, 0), (12, 59), (13, 0), (15, 59), (16, 0),
+    assert [schedule.is_open(mall, at(hh, mm)) for hh, mm in ((8, 59), (9, 0), (12, 59), (13, 0), (15, 59), (16, 0),
                                                              (20, 59), (21, 0))] == \
         [False, True, True, False, False, True, True, False]
-    assert domain.closing_time(mall, MONDAY) == at(21)
+    assert schedule.closing_time(mall, MONDAY) == at(21)
 
 
 def test_closing_time_is_the_end_of_the_last_period(branch):
-    closes = domain.closing_time(branch, MONDAY)
+    closes = schedule.closing_time(branch, MONDAY)
     assert closes == at(14) and closes.astimezone(UTC) == datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
     assert closes.utcoffset() == timedelta(hours=3)
-    assert domain.closing_time(branch, FRIDAY) is None
-    assert domain.closing_time(branch, FRIDAY + timedelta(days=1)) is None
-    assert domain.closing_time(branch, HOLIDAY) is None
+    assert schedule.closing_time(branch, FRIDAY) is None
+    assert schedule.closing_time(branch, FRIDAY + timedelta(days=1)) is None
+    assert schedule.closing_time(branch, HOLIDAY) is None
 
 
 def test_local_day_of_an_instant():
-    assert domain.local_day(datetime(2026, 12, 6, 21, 30, tzinfo=UTC)) == MONDAY  # 00:30 on Monday in Bahrain
-    assert domain.local_day(datetime(2026, 12, 7, 20, 59, tzinfo=UTC)) == MONDAY
+    assert schedule.local_day(datetime(2026, 12, 6, 21, 30, tzinfo=UTC)) == MONDAY  # 00:30 on Monday in Bahrain
+    assert schedule.local_day(datetime(2026, 12, 7, 20, 59, tzinfo=UTC)) == MONDAY
 
 
 def test_a_transfer_does_not_move_a_walk_in_from_one_quota_to_another(branch):

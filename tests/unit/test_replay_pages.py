@@ -10,9 +10,10 @@ from services.availability import projection as availability
 from services.availability.replay import rebuild_and_compare as replay_availability
 from services.booking import projection as booking
 from services.booking.replay import rebuild_and_compare as replay_booking
-from shared import catalogue
+from shared import schedule
 from shared.clock import LOCAL, UTC
-from shared.contracts import NewEvent, upcast
+from shared.contracts import upcast
+from shared.events import NewEvent
 from shared.projection import read_log
 
 BRANCH, SERVICE = "npra-isa-town", "passport-renewal"
@@ -48,7 +49,7 @@ def logged(open_db, monkeypatch):
     booking_db, availability_db = open_db("booking", booking.metadata), open_db("availability", availability.metadata)
     for start, new in _history():
         with booking_db.transaction() as uow:
-            stream = catalogue.slot_stream(BRANCH, SERVICE, start)
+            stream = schedule.slot_stream(BRANCH, SERVICE, start)
             uow.append(stream, uow.store.stream_version(stream), [new])
     with booking_db.transaction() as uow:
         events = [upcast(e) for e in uow.store.read_all()]

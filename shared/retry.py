@@ -1,13 +1,14 @@
-"""Running a command against the event store: decide, append at the expected version, retry on conflict."""
+"""The one retry of the suite's commands: decide, append at the expected version, and decide again on a conflict."""
 from shared import metrics
 from shared.errors import ConcurrencyError, Conflict
 
 MAX_ATTEMPTS = 20
 
 
-def retrying(service: str, command: str, decide):
-    """Run `decide()` (one transaction) again after each concurrency conflict, a bounded number of times."""
-    for _attempt in range(MAX_ATTEMPTS):
+def retrying(service: str, command: str, decide, attempts: int = MAX_ATTEMPTS):
+    """Run `decide()` (one transaction) again after each concurrency conflict, a bounded number of times; then
+    409 BUSY."""
+    for _attempt in range(attempts):
         try:
             return decide()
         except ConcurrencyError:

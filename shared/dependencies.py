@@ -7,7 +7,7 @@ from nameko.extensions import DependencyProvider
 from shared import greenpg
 from shared.config import database_for
 from shared.relay import Relay
-from shared.store import Database, event_tables, make_engine
+from shared.eventstore import Database, event_tables, make_engine
 
 log = logging.getLogger(__name__)
 _psycopg_patched = False

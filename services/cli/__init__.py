@@ -14,7 +14,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 
 from shared import logs  # noqa: E402
-from shared.config import nameko_config  # noqa: E402
+from shared.config import gateway_upstreams, nameko_config  # noqa: E402
 
 SERVICES = {
     "availability": "services.availability.service:AvailabilityService",
@@ -55,11 +55,7 @@ def run(args) -> int:
 
 def gateway(args) -> int:
     from services.gateway import serve
-    serve(args.listen, {name: os.environ.get(f"{name.upper()}_URL", default)
-                        for name, default in (("availability", "http://127.0.0.1:8001"),
-                                              ("booking", "http://127.0.0.1:8002"),
-                                              ("queue", "http://127.0.0.1:8003"),
-                                              ("notifications", "http://127.0.0.1:8004"))})
+    serve(args.listen, gateway_upstreams())
     return 0
 
 
@@ -91,13 +87,13 @@ def _source_log(args, service: str, fields: list[str] | None = None):
         from shared.feed import read_feed
         return read_feed(args.api, service)
     from shared.projection import read_log
-    from shared.storage import open_database, service_metadata
+    from shared.dependencies import open_database, service_metadata
     return read_log(open_database(nameko_config(), service, service_metadata()), fields=fields)
 
 
 def replay_booking(args) -> int:
     """Rebuild the bookings table from the booking log and compare (commands write it directly)."""
-    from shared.storage import open_database
+    from shared.dependencies import open_database
     from services.booking import projection
     from services.booking.replay import rebuild_and_compare
     db = open_database(nameko_config(), "booking", projection.metadata)
@@ -111,7 +107,7 @@ def replay_notifications(args) -> int:
     """Rebuild the messages (from its own log; retry bookkeeping left out), the contacts (from booking's log)
     and the ticket links (from the queue's log), and compare each with the live table."""
     from shared.projection import rebuild_and_compare
-    from shared.storage import open_database
+    from shared.dependencies import open_database
     from services.notifications import projection
     db = open_database(nameko_config(), "notifications", projection.metadata)
     return max(
@@ -131,7 +127,7 @@ def replay_catalogue(args) -> int:
 
     from shared import catalogue
     from shared.projection import rebuild_and_compare
-    from shared.storage import open_database
+    from shared.dependencies import open_database
     module = importlib.import_module(f"services.{args.service}.projection")
     db = open_database(nameko_config(), args.service, module.metadata)
     return _report(f"{args.service} catalogue", rebuild_and_compare(
@@ -141,7 +137,7 @@ def replay_catalogue(args) -> int:
 def replay_queue(args) -> int:
     """Rebuild the waiting room of every branch day from the queue's log and compare it with the live one."""
     from shared.clock import clock
-    from shared.storage import open_database
+    from shared.dependencies import open_database
     from services.queue import projection
     from services.queue.replay import rebuild_and_compare
     from shared.projection import rebuild_and_compare as rebuild_tables
@@ -171,7 +167,7 @@ def replay_queue(args) -> int:
 def replay_availability(args) -> int:
     """Rebuild availability's booked places from booking's log (through the events feed, or with --direct only
     the fields it counts, from booking's database) and compare."""
-    from shared.storage import open_database
+    from shared.dependencies import open_database
     from services.availability import projection
     from services.availability.replay import rebuild_and_compare
     db = open_database(nameko_config(), "availability", projection.metadata)
@@ -182,7 +178,7 @@ def replay_availability(args) -> int:
 def events_catalogue(args) -> int:
     """Write the event catalogue (docs/events/) from the contracts, or with --check compare it and write nothing."""
     from pathlib import Path
-    from shared import event_catalogue
+    from services.cli import event_catalogue
     out = Path(args.out) if args.out else event_catalogue.DEFAULT_OUT
     try:
         if args.check:
@@ -219,9 +215,9 @@ def export_events(args) -> int:
     from pathlib import Path
 
     from shared.clock import parse_instant
-    from shared.export import export, select
-    from shared.storage import open_database
-    from shared.store import event_tables
+    from services.cli.export import export, select
+    from shared.dependencies import open_database
+    from shared.eventstore import event_tables
     import sqlalchemy as sa
     key = None if args.clear else os.environ.get("MAWAEED_EXPORT_KEY")
     if not args.clear and not key:
@@ -246,7 +242,7 @@ def time_travel(args) -> int:
     import json
 
     from shared.clock import parse_instant
-    from shared.storage import open_database
+    from shared.dependencies import open_database
     instant = parse_instant(args.instant)
     if args.what == "queue":
         from services.queue import projection
@@ -270,8 +266,8 @@ def time_travel(args) -> int:
 def erase_person(args) -> int:
     """Forget a person (crypto-shredding): run beside the booking service, against its database."""
     from shared.contracts.fields import CPR_PATTERN
-    from shared.privacy import mask_cpr
-    from shared.storage import open_database
+    from shared.masking import mask_cpr
+    from shared.dependencies import open_database
     from services.booking import commands, projection
     if not CPR_PATTERN.match(args.cpr):
         print("a CPR is 9 digits, the first four YYMM of birth", file=sys.stderr)

@@ -2,10 +2,11 @@
 import logging
 from datetime import date, datetime, time, timedelta
 
-from shared import catalogue
+from shared import catalogue, schedule
 from shared.clock import LOCAL
-from shared.errors import ConcurrencyError, NotFound
-from shared.store import Database
+from shared.errors import NotFound
+from shared.retry import retrying
+from shared.eventstore import Database
 from services.availability import catalogue_file, projection
 
 log = logging.getLogger(__name__)
@@ -14,22 +15,20 @@ log = logging.getLogger(__name__)
 def sync_catalogue(db: Database, path: str | None) -> int:
     """Append the events that bring the log in line with the catalogue file; returns how many."""
     wanted = catalogue_file.read(path)
-    for _attempt in range(5):
-        try:
-            with db.transaction() as uow:
-                have_directorates, have_branches = catalogue.load_catalogue(uow)
-                changes = catalogue_file.changes(wanted, have_directorates, have_branches)
-                for change in changes:
-                    version = uow.store.stream_version(change.stream_id)
-                    for event in uow.append(change.stream_id, version, [change.event]):
-                        catalogue.project(uow, event)
-            if changes:
-                log.info("catalogue: recorded %d changes from %s", len(changes),
-                         path or catalogue_file.DEFAULT_CATALOGUE)
-            return len(changes)
-        except ConcurrencyError:  # another instance synced at the same moment: look again
-            continue
-    raise ConcurrencyError("catalogue sync kept conflicting")
+
+    def decide():  # another instance syncing at the same moment makes this conflict: look again
+        with db.transaction() as uow:
+            have_directorates, have_branches = catalogue.load_catalogue(uow)
+            changes = catalogue_file.changes(wanted, have_directorates, have_branches)
+            for change in changes:
+                for event in uow.append(change.stream_id, uow.store.stream_version(change.stream_id), [change.event]):
+                    catalogue.project(uow, event)
+        return len(changes)
+
+    recorded = retrying("availability", "sync-catalogue", decide, attempts=5)
+    if recorded:
+        log.info("catalogue: recorded %d changes from %s", recorded, path or catalogue_file.DEFAULT_CATALOGUE)
+    return recorded
 
 
 def directorates(db: Database) -> list[dict]:
@@ -56,17 +55,17 @@ def availability(db: Database, branch_id: str, service_id: str, day: date, now: 
     since = datetime.combine(day, time(0), LOCAL)
     with db.transaction() as uow:
         branch = catalogue.load_branch(uow, branch_id)
-        catalogue.require_service(branch, branch_id, service_id)
+        schedule.require_service(branch, branch_id, service_id)
         booked = projection.booked_counts(uow, branch_id, service_id, since, since + timedelta(days=1))
     slots = [{
         "start": slot.start.astimezone(LOCAL).isoformat(),
         "end": slot.end.astimezone(LOCAL).isoformat(),
         "capacity": slot.capacity,
         "remaining": max(0, slot.capacity - booked.get(slot.start, 0)),
-        "bookable": catalogue.window_problem(branch, slot.start, now) is None,
-    } for slot in catalogue.slots(branch, service_id, day)]
+        "bookable": schedule.window_problem(branch, slot.start, now) is None,
+    } for slot in schedule.slots(branch, service_id, day)]
     answer = {"branch": branch_id, "service": service_id, "date": day.isoformat(), "slots": slots}
-    closed = catalogue.closed_reason(branch, day)
+    closed = schedule.closed_reason(branch, day)
     if closed:
         answer["closed"] = closed
     return answer

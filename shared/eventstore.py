@@ -14,9 +14,10 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from shared import greenpg, metrics, personal
+from shared import greenpg, metrics, vault
 from shared.clock import UTC, clock, to_db
-from shared.contracts import Event, NewEvent, latest_version, validated_payload
+from shared.contracts import latest_version, validated_payload
+from shared.events import Event, NewEvent
 from shared.errors import ConcurrencyError
 
 # Any fixed key: every append to a service's log takes this transaction-scoped lock, so positions are
@@ -44,7 +45,7 @@ def event_tables(metadata: sa.MetaData) -> None:
     )
     sa.Index("ix_events_type_position", metadata.tables["events"].c.type, metadata.tables["events"].c.position)
     sa.Table("outbox", metadata, sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False))
-    personal.key_table(metadata)
+    vault.key_table(metadata)
     sa.Table(
         "processed_events", metadata,
         sa.Column("consumer", sa.String(100), primary_key=True),
@@ -110,13 +111,13 @@ class EventStore:
         self.conn = conn
         self.events = metadata.tables["events"]
         self.outbox = metadata.tables["outbox"]
-        self.vault = personal.Vault(conn, metadata.tables["person_keys"])
+        self.vault = vault.Vault(conn, metadata.tables["person_keys"])
         self.envelope = [self.events.c[name] for name in ENVELOPE]
 
     def events_of(self, rows) -> list[Event]:
         """Stored rows (columns as ENVELOPE) as events, their personal fields readable (or "[erased]"); the keys of
         all the people they name are read in one query."""
-        self.vault.preload(personal.sealed_subjects(row[-1] for row in rows))
+        self.vault.preload(vault.sealed_subjects(row[-1] for row in rows))
         events = [_row_to_event(row) for row in rows]
         return [e if (opened := self.vault.open(e.type, e.payload)) is e.payload else replace(e, payload=opened)
                 for e in events]

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from shared.clock import clock, to_db
+from shared.masking import ERASED
 
-ERASED = "[erased]"
 PREFIX = "enc:"
 # event type -> (path of the CPR, paths of every personal field)
 PERSONAL_FIELDS = {
@@ -130,3 +130,25 @@ class Vault:
         """Delete a person's key: everything sealed with it can no longer be read by anyone."""
         self._keys.pop(subject, None)
         return self.conn.execute(self.table.delete().where(self.table.c.subject == subject)).rowcount > 0
+
+
+def personal(column: sa.Column) -> sa.Column:
+    """Mark a projection's column as personal: `scrub` overwrites it when its person is forgotten."""
+    column.info["personal"] = True
+    return column
+
+
+def scrub(uow, table: sa.Table, where) -> int:
+    """Overwrite the personal columns of the rows `where` picks with "[erased]", as the log now reads them (a
+    field that was empty stays empty). Returns the rows changed."""
+    values = {c.name: sa.case((c.is_(None), None), else_=ERASED) if c.nullable else ERASED
+              for c in table.columns if c.info.get("personal")}
+    return uow.execute(table.update().where(where).values(values)).rowcount
+
+
+def forget_person(uow, subject: str, *tables: sa.Table) -> None:
+    """PersonErased, as every service applies it: this service's key of the person goes, and so do their
+    personal fields in `tables` (each has a `subject` column)."""
+    uow.store.vault.forget(subject)
+    for table in tables:
+        scrub(uow, table, table.c.subject == subject)

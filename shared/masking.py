@@ -1,4 +1,7 @@
-"""What logs and events may show of a person: enough to tell messages apart, never the whole identifier."""
+"""What logs, events and answers may show of a person: masks that tell messages apart without the whole
+identifier, and the marker that stands where a forgotten person's field was. Pure: no database, no cryptography."""
+
+ERASED = "[erased]"  # what a personal field reads once its person was forgotten (shared/vault.py)
 
 
 def mask_cpr(cpr: str | None) -> str:

@@ -10,8 +10,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from shared.contracts import Event
-from shared.store import Database
+from shared.events import Event
+from shared.eventstore import Database
 
 PERSONAL_FIELDS = ("cpr", "name", "mobile", "email")
 

@@ -1,0 +1,141 @@
+"""The schedule of the service centres: pure functions over a branch document, no database, no schema library.
+
+A branch document (a plain dict) is built by folding the availability events that name the branch (`apply`);
+each service that needs the schedule keeps such documents in its own projection (shared/catalogue.py). Slots
+follow from it: a service's slots start every `duration_minutes` inside the opening periods, each with
+capacity `online_capacity` (counters kept back for walk-ins are not offered online). The weekend and holidays
+have no periods; times are local (Asia/Bahrain) and stored in UTC.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from shared.clock import LOCAL, UTC
+from shared.errors import NotFound
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # the keys of a branch's week
+
+
+def apply(branch: dict | None, event) -> dict:
+    """The branch document after `event` (any availability event that names a branch)."""
+    doc = dict(branch or {"services": {}, "week": {}, "holidays": {}})
+    doc["services"], doc["holidays"] = dict(doc["services"]), dict(doc["holidays"])
+    p = event.payload
+    name = event.type.split(".", 1)[1]
+    if name == "BranchRegistered":
+        doc.update(id=p["branch"], directorate=p["directorate"], name_en=p["name_en"], name_ar=p["name_ar"],
+                   min_notice_minutes=p["min_notice_minutes"], max_days_ahead=p["max_days_ahead"])
+    elif name == "ServiceOffered":
+        service = dict(doc["services"].get(p["service"], {"counters": 0, "online_capacity": 0}))
+        service.update(id=p["service"], name_en=p["name_en"], name_ar=p["name_ar"],
+                       duration_minutes=p["duration_minutes"], ticket_prefix=p["ticket_prefix"])
+        doc["services"][p["service"]] = service
+    elif name == "CounterCapacitySet":
+        service = dict(doc["services"].get(p["service"], {"id": p["service"]}))
+        service.update(counters=p["counters"], online_capacity=p["online_capacity"])
+        doc["services"][p["service"]] = service
+    elif name == "OpeningHoursSet":
+        doc["week"] = {day: [[period["opens"], period["closes"]] for period in periods]
+                       for day, periods in p["week"].items()}
+    elif name == "QueuePolicySet":
+        doc["queue"] = {k: v for k, v in p.items() if k != "branch"}
+    elif name == "HolidayDeclared":
+        doc["holidays"][p["date"]] = {"name_en": p["name_en"], "name_ar": p["name_ar"]}
+    return doc
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime   # UTC
+    end: datetime
+    capacity: int
+
+
+def _hhmm(text: str) -> time:
+    """"07:30" as a time of day: the catalogue's opening hours are written so."""
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def local_day(instant: datetime) -> date:
+    """The date at the centres (Asia/Bahrain) of an instant."""
+    return instant.astimezone(LOCAL).date()
+
+
+def periods(branch: dict, day: date) -> list[tuple[time, time]]:
+    """The opening periods of a branch on a local date: none on its weekly closing days and holidays."""
+    if day.isoformat() in branch.get("holidays", {}):
+        return []
+    return [(_hhmm(opens), _hhmm(closes)) for opens, closes in branch.get("week", {}).get(WEEKDAYS[day.weekday()], [])]
+
+
+def is_open(branch: dict, now: datetime) -> bool:
+    local = now.astimezone(LOCAL)
+    return any(opens <= local.time() < closes for opens, closes in periods(branch, local.date()))
+
+
+def closing_time(branch: dict, day: date) -> datetime | None:
+    """When the branch's last opening period of `day` ends (local), None when it does not open that day."""
+    found = periods(branch, day)
+    return datetime.combine(day, max(closes for _, closes in found), LOCAL) if found else None
+
+
+def slots(branch: dict, service_id: str, day: date) -> list[Slot]:
+    """The bookable slots of one service at one branch on one local date (none on weekends and holidays)."""
+    service = branch.get("services", {}).get(service_id)
+    if not service or "duration_minutes" not in service:
+        return []
+    length = timedelta(minutes=service["duration_minutes"])
+    result = []
+    for opens, closes in periods(branch, day):
+        start = datetime.combine(day, opens, LOCAL)
+        close = datetime.combine(day, closes, LOCAL)
+        while start + length <= close:
+            result.append(Slot(start.astimezone(UTC), (start + length).astimezone(UTC),
+                               service.get("online_capacity", 0)))
+            start += length
+    return result
+
+
+def slot_at(branch: dict, service_id: str, start: datetime) -> Slot | None:
+    """The slot starting exactly at `start`, if there is one."""
+    start = start.astimezone(UTC)
+    for slot in slots(branch, service_id, start.astimezone(LOCAL).date()):
+        if slot.start == start:
+            return slot
+    return None
+
+
+def slot_stream(branch: str, service: str, start: datetime) -> str:
+    return f"slot-{branch}-{service}-{start.astimezone(UTC):%Y%m%dT%H%MZ}"
+
+
+def window_problem(branch: dict, start: datetime, now: datetime) -> str | None:
+    """Why a slot starting at `start` cannot be booked at `now`, as an error code; None when it can."""
+    if start <= now:
+        return "SLOT_IN_PAST"
+    if start < now + timedelta(minutes=branch["min_notice_minutes"]):
+        return "TOO_SOON"
+    if start.astimezone(LOCAL).date() > now.astimezone(LOCAL).date() + timedelta(days=branch["max_days_ahead"]):
+        return "OUTSIDE_BOOKING_WINDOW"
+    return None
+
+
+def closed_reason(branch: dict, day: date) -> dict | None:
+    """Why a branch has no slots on a local date (holiday or weekly closing), for people to read."""
+    holiday = branch.get("holidays", {}).get(day.isoformat())
+    if holiday:
+        return {"code": "HOLIDAY", **holiday}
+    if not branch.get("week", {}).get(WEEKDAYS[day.weekday()]):
+        return {"code": "CLOSED", "name_en": "The branch is closed on this day", "name_ar": "الفرع مغلق في هذا اليوم"}
+    return None
+
+
+def require_service(branch: dict | None, branch_id: str, service_id: str) -> dict:
+    """The branch's service, or the 404 that names what is unknown."""
+    if branch is None:
+        raise NotFound(f"There is no branch {branch_id!r}.", code="UNKNOWN_BRANCH",
+                       message_ar="الفرع المطلوب غير موجود.")
+    if service_id not in branch.get("services", {}):
+        raise NotFound(f"The branch {branch_id!r} does not offer {service_id!r}.", code="UNKNOWN_SERVICE",
+                       message_ar="الخدمة المطلوبة غير متوفرة في هذا الفرع.")
+    return branch["services"][service_id]
