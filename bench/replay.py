@@ -224,8 +224,8 @@ def _status_kb(field: str) -> int:
 
 def replay_one(projection: str, prefix: str) -> dict:
     """Rebuild and compare one projection as `mawaeed replay` does; events, seconds and memory."""
-    from shared.projection import read_log
-    from services.availability import projection as availability, replay as availability_replay
+    from shared.projection import Logs
+    from services.availability import replay as availability_replay
     from services.booking import replay as booking_replay
     dbs = databases(prefix)
     with dbs["booking"].transaction() as uow:
@@ -241,17 +241,14 @@ def replay_one(projection: str, prefix: str) -> dict:
         refs.write("5")
     baseline = _status_kb("VmRSS")  # imports and connections made
     started, cpu = time.perf_counter(), time.process_time()
-    if projection == "availability":
-        result = availability_replay.rebuild_and_compare(
-            dbs["availability"], read_log(dbs["booking"], fields=availability.BOOKING_FIELDS), progress)
-    else:
-        result = booking_replay.rebuild_and_compare(dbs["booking"], progress)
+    replaying = availability_replay if projection == "availability" else booking_replay
+    [result] = replaying.replay(dbs[projection], Logs(dbs[projection], open_source=dbs.__getitem__), progress)
     total, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak, process_peak = _status_kb("VmHWM"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"events": result["events"], "seconds": round(result["seconds"], 3),
-            "events_per_s": round(result["events"] / result["seconds"]) if result["seconds"] else None,
+    return {"events": result.events, "seconds": round(result.seconds, 3),
+            "events_per_s": round(result.rate) if result.seconds else None,
             "seconds_with_compare": round(total, 3), "cpu_seconds_with_compare": round(cpu, 3),
-            "identical": not result["differences"],
+            "identical": result.identical,
             "ru_maxrss_mb": round(process_peak / 1024, 1), "peak_rss_mb": round(peak / 1024, 1),
             "rss_growth_mb": round((peak - baseline) / 1024, 1)}
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from shared import schedule
 from shared.events import Event
 from shared.messaging import subscribe
-from shared.projection import apply_once
+from shared.projection import Logs, Replayed, apply_once, rebuild_and_compare
 
 
 def keep_copy(consumer: str):
@@ -61,3 +61,10 @@ def project(uow, event: Event) -> None:
 def _upsert(uow, table: sa.Table, row: dict) -> None:
     if uow.execute(table.update().where(table.c.id == row["id"]).values(row)).rowcount == 0:
         uow.execute(table.insert().values(row))
+
+
+def replay(db, logs: Logs, progress=None) -> list[Replayed]:
+    """A service's copy of the catalogue, rebuilt from availability's log and compared (`mawaeed replay catalogue
+    --service S`)."""
+    return [rebuild_and_compare(db, logs.of("availability"), project, ["directorates", "branches"],
+                                what="catalogue copy")]

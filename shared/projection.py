@@ -2,6 +2,7 @@
 compared with the live tables (the one replay contract every service's replay.py follows)."""
 import tempfile
 import time
+from dataclasses import dataclass, field
 from itertools import islice
 
 import sqlalchemy as sa
@@ -110,12 +111,54 @@ def pages(items, size: int = PAGE):
         yield page
 
 
+@dataclass
+class Replayed:
+    """What one rebuild-and-compare found, in the one shape every replay reports: `differences` maps what differs
+    (a table, a branch's day) to (what only the live side has, what only the rebuilt side has)."""
+    what: str               # "bookings table", "waiting rooms"
+    events: int
+    seconds: float
+    differences: dict = field(default_factory=dict)
+    note: str = ""          # what else is worth saying, e.g. "of 12 branch days"
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+class Logs:
+    """Where a replay reads logs: the service's own (`own()`), and other services' (`of(service)`) through the
+    events feed at `feed_url` or, with `open_source`, straight from their databases (`--direct`)."""
+
+    def __init__(self, db: Database, feed_url: str | None = None, open_source=None):
+        self.db, self.feed_url, self.open_source = db, feed_url, open_source
+
+    def own(self, types: list[str] | None = None, fields: list[str] | None = None):
+        return read_log(self.db, types, fields)
+
+    def of(self, service: str, fields: list[str] | None = None):
+        """Another service's log, upcast as the feed serves it; `fields` narrows payloads when read directly."""
+        if self.open_source is not None:
+            return read_log(self.open_source(service), fields=fields)
+        from shared.feed import read_feed
+        return read_feed(self.feed_url, service)
+
+
+# Every service's replay.py has `replay(db, logs, progress=None) -> list[Replayed]`: it rebuilds each of the
+# service's projections from the logs into scratch tables and compares them with the live ones. `progress`, if
+# given, is called with the positions of the log it mainly reads (its own, or its source's) as it passes them.
+
+
 def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore: dict | None = None,
-                        progress=None, batched: bool = False) -> dict:
+                        progress=None, batched: bool = False, what: str | None = None) -> Replayed:
     """Apply `events` to empty copies of `tables` (a scratch SQLite database with the service's metadata) and
     compare them row by row with the live tables, leaving out `ignore[table]` columns (operational state such
-    as retry counters or optimistic-locking versions). Returns events, seconds and, per table that differs,
-    the rows only the live one has and the rows only the rebuilt one has.
+    as retry counters or optimistic-locking versions). The report names `what` (by default the tables) and, per
+    table that differs, the rows only the live one has and the rows only the rebuilt one has.
 
     `apply(uow, event)` is called for each event; with `batched`, `apply(uow, pages)` is called once with an
     iterator over pages (lists) of events, for a projection that folds them in memory and writes in bulk (and
@@ -156,7 +199,8 @@ def rebuild_and_compare(live: Database, events, apply, tables: list[str], ignore
                     differences[name] = differing
         finally:
             fresh.dispose()
-    return {"events": count, "seconds": seconds, "differences": differences}
+    return Replayed(what or f"{', '.join(tables)} table{'s' if len(tables) > 1 else ''}", count, seconds,
+                    differences)
 
 
 def _rows(db: Database, name: str, leave_out: set):

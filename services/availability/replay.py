@@ -1,13 +1,12 @@
 """Rebuilding availability's booked places per slot from the booking log and comparing them with the live ones
 (`mawaeed replay availability`, and the replay bench)."""
-from shared.projection import rebuild_and_compare as rebuild_tables
 from shared.eventstore import Database
+from shared.projection import Logs, Replayed, rebuild_and_compare
 from services.availability import projection
 
 
-def rebuild_and_compare(live: Database, booking_events, progress=None) -> dict:
-    """`booking_events`: the booking log, from the feed or, with only the fields counting reads,
-    `read_log(booking's database, fields=projection.BOOKING_FIELDS)`."""
-    return rebuild_tables(live, booking_events, projection.rebuild_booked_places, ["slot_bookings"],
-                          progress=progress, batched=True)
-
+def replay(db: Database, logs: Logs, progress=None) -> list[Replayed]:
+    """The slot counts, from booking's log: through the feed, or read directly with only the fields counting
+    reads (`projection.BOOKING_FIELDS`: nothing personal is decrypted)."""
+    return [rebuild_and_compare(db, logs.of("booking", projection.BOOKING_FIELDS), projection.rebuild_booked_places,
+                                ["slot_bookings"], progress=progress, batched=True, what="availability slot counts")]

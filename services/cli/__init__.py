@@ -60,119 +60,34 @@ def gateway(args) -> int:
 
 
 def replay(args) -> int:
-    return {"availability": replay_availability, "queue": replay_queue, "booking": replay_booking,
-            "notifications": replay_notifications, "catalogue": replay_catalogue}[args.projection](args)
-
-
-def _report(what: str, result: dict) -> int:
-    rate = result["events"] / result["seconds"] if result["seconds"] else 0
-    differences = result["differences"]
-    print(f"replayed {result['events']} events into a fresh {what} in {result['seconds']:.2f} s ({rate:,.0f} events/s): "
-          + ("identical to the live one" if not differences else f"{len(differences)} tables differ"))
-    for table, (live_only, rebuilt_only) in differences.items():
-        print(f"  {table}: {len(live_only)} rows only live, {len(rebuilt_only)} only rebuilt")
-        for row in (live_only + rebuilt_only)[:10]:
-            print(f"    {row}")
-    return 1 if differences else 0
-
-
-def _own_events(db):
-    from shared.projection import read_log
-    return read_log(db)
-
-
-def _source_log(args, service: str, fields: list[str] | None = None):
-    """Another service's log: through its events feed, or with --direct straight from its database."""
-    if not args.direct:
-        from shared.feed import read_feed
-        return read_feed(args.api, service)
-    from shared.projection import read_log
-    from shared.dependencies import open_database, service_metadata
-    return read_log(open_database(nameko_config(), service, service_metadata()), fields=fields)
-
-
-def replay_booking(args) -> int:
-    """Rebuild the bookings table from the booking log and compare (commands write it directly)."""
-    from shared.dependencies import open_database
-    from services.booking import projection
-    from services.booking.replay import rebuild_and_compare
-    db = open_database(nameko_config(), "booking", projection.metadata)
-    bar, advance = _log_progress(db, "replaying booking")
-    with bar:
-        result = rebuild_and_compare(db, advance)
-    return _report("bookings table", result)
-
-
-def replay_notifications(args) -> int:
-    """Rebuild the messages (from its own log; retry bookkeeping left out), the contacts (from booking's log)
-    and the ticket links (from the queue's log), and compare each with the live table."""
-    from shared.projection import rebuild_and_compare
-    from shared.dependencies import open_database
-    from services.notifications import projection
-    db = open_database(nameko_config(), "notifications", projection.metadata)
-    return max(
-        _report("messages table", rebuild_and_compare(db, _own_events(db), projection.project, ["messages"],
-                                                      {"messages": {"attempts", "next_attempt_at", "claimed_until"}})),
-        # the subject is a lookup key derived from the CPR: once a person is erased the log no longer yields it
-        _report("contacts table", rebuild_and_compare(db, _source_log(args, "booking"),
-                                                      projection.apply_booking_event, ["contacts"],
-                                                      {"contacts": {"subject"}})),
-        _report("tickets table", rebuild_and_compare(db, _source_log(args, "queue"),
-                                                     projection.apply_queue_event, ["tickets"])))
-
-
-def replay_catalogue(args) -> int:
-    """Rebuild a service's catalogue projection from availability's log (through the feed) and compare."""
+    """Rebuild a service's projections from the logs into scratch tables and compare them with the live ones: each
+    service's replay.py does the work (one signature, one report shape); this only opens and prints."""
     import importlib
 
-    from shared import catalogue
-    from shared.projection import rebuild_and_compare
-    from shared.dependencies import open_database
-    module = importlib.import_module(f"services.{args.service}.projection")
-    db = open_database(nameko_config(), args.service, module.metadata)
-    return _report(f"{args.service} catalogue", rebuild_and_compare(
-        db, _source_log(args, "availability"), catalogue.project, ["directorates", "branches"]))
-
-
-def replay_queue(args) -> int:
-    """Rebuild the waiting room of every branch day from the queue's log and compare it with the live one."""
-    from shared.clock import clock
-    from shared.dependencies import open_database
-    from services.queue import projection
-    from services.queue.replay import rebuild_and_compare
-    from shared.projection import rebuild_and_compare as rebuild_tables
-    db = open_database(nameko_config(), "queue", projection.metadata)
-    bar, advance = _log_progress(db, "replaying the queue")
+    from shared.dependencies import open_database, service_metadata
+    from shared.projection import Logs
+    service = args.service if args.projection == "catalogue" else args.projection
+    db = open_database(nameko_config(), service, importlib.import_module(f"services.{service}.projection").metadata)
+    replay_module = importlib.import_module("shared.catalogue" if args.projection == "catalogue"
+                                            else f"services.{service}.replay")
+    direct = (lambda source: open_database(nameko_config(), source, service_metadata())) if args.direct else None
+    bar, advance = _log_progress(db, f"replaying {args.projection}")
     with bar:
-        result = rebuild_and_compare(db, clock.now(), advance)
-    rate = result["events"] / result["seconds"] if result["seconds"] else 0
-    same = "identical to the live one" if not result["differences"] else f"{len(result['differences'])} days differ"
-    print(f"replayed {result['events']} queue events of {result['days']} branch days in {result['seconds']:.2f} s "
-          f"({rate:,.0f} events/s) into a fresh projection: {same}")
-    for (branch, day), (live, rebuilt) in result["differences"].items():
-        print(f"  {branch} {day}:\n    live:    {live}\n    rebuilt: {rebuilt}")
-
-    def appointment_events():  # booking's log tells who is due; the queue's own log who never came
-        yield from _source_log(args, "booking")
-        yield from (e for e in _own_events(db) if e.type == "queue.AppointmentMissed")
-
-    def apply(uow, event):
-        (projection.apply_booking_event if event.source == "booking" else projection.project)(uow, event)
-
-    appointments = _report("appointments table", rebuild_tables(db, appointment_events(), apply, ["appointments"],
-                                                                {"appointments": {"subject"}}))
-    return max(1 if result["differences"] else 0, appointments)
+        reports = replay_module.replay(db, Logs(db, args.api, direct), advance)
+    for report in reports:
+        _print_report(report)
+    return 0 if all(report.identical for report in reports) else 1
 
 
-def replay_availability(args) -> int:
-    """Rebuild availability's booked places from booking's log (through the events feed, or with --direct only
-    the fields it counts, from booking's database) and compare."""
-    from shared.dependencies import open_database
-    from services.availability import projection
-    from services.availability.replay import rebuild_and_compare
-    db = open_database(nameko_config(), "availability", projection.metadata)
-    return _report("availability slot counts", rebuild_and_compare(
-        db, _source_log(args, "booking", projection.BOOKING_FIELDS)))
+def _print_report(report) -> None:
+    differences = report.differences
+    print(f"replayed {report.events} events {report.note + ' ' if report.note else ''}into a fresh {report.what} "
+          f"in {report.seconds:.2f} s ({report.rate:,.0f} events/s): "
+          + ("identical to the live one" if not differences else f"{len(differences)} differ"))
+    for name, (live_only, rebuilt_only) in differences.items():
+        print(f"  {name}: {len(live_only)} only live, {len(rebuilt_only)} only rebuilt")
+        for row in (live_only + rebuilt_only)[:10]:
+            print(f"    {row}")
 
 
 def events_catalogue(args) -> int:

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from shared import catalogue
-from shared.projection import latest, pages, read_log
+from shared.clock import clock
+from shared.projection import Logs, Replayed, latest, pages, read_log, rebuild_and_compare
 from shared.eventstore import Database, make_engine
 from services.queue import projection, view
 from shared.schedule import local_day
@@ -53,9 +54,23 @@ def _view(db: Database, branch_id: str, day: str, now: datetime) -> dict:
                                  catalogue.load_branch(uow, branch_id), now)
 
 
-def rebuild_and_compare(live: Database, now: datetime, progress=None) -> dict:
+def replay(db: Database, logs: Logs, progress=None) -> list[Replayed]:
+    """The waiting room of every branch day, from the queue's own log; the appointments, from booking's log
+    (who is due) and the queue's (who never came)."""
+    def appointment_events():
+        yield from logs.of("booking")
+        yield from logs.own(types=["queue.AppointmentMissed"])
+
+    def apply(uow, event):
+        (projection.apply_booking_event if event.source == "booking" else projection.project)(uow, event)
+
+    return [compare_waiting_rooms(db, clock.now(), progress),
+            rebuild_and_compare(db, appointment_events(), apply, ["appointments"], {"appointments": {"subject"}})]
+
+
+def compare_waiting_rooms(live: Database, now: datetime, progress=None) -> Replayed:
     """Replays every queue event into a scratch database, then compares the waiting-room view and averages of
-    every branch day at the same instant. Returns events, seconds, days and the days that differ."""
+    every branch day at the same instant."""
     with scratch(live) as fresh:
         started = time.perf_counter()
         count, days = replay_into(live, fresh, progress=progress)
@@ -64,8 +79,8 @@ def rebuild_and_compare(live: Database, now: datetime, progress=None) -> dict:
         for branch_id, day in sorted(days):
             views = [_view(db, branch_id, day, now) for db in (live, fresh)]
             if views[0] != views[1]:
-                differences[(branch_id, day)] = views
-    return {"events": count, "seconds": seconds, "days": len(days), "differences": differences}
+                differences[f"{branch_id} {day}"] = ([views[0]], [views[1]])
+    return Replayed("waiting rooms", count, seconds, differences, note=f"of {len(days)} branch days")
 
 
 def waiting_room_at(live: Database, branch_id: str, instant: datetime) -> dict:

@@ -156,7 +156,7 @@ def _replay(db, all_v2: bool) -> tuple[list[Event], dict]:
             availability.apply_booking_event(uow, upcast(event))
         counts = availability.booked_counts(uow, BRANCH, SERVICE, A, D.replace(hour=9))
     rebuilt = rebuild_and_compare(db, [upcast(e) for e in stored], availability.apply_booking_event, ["slot_bookings"])
-    assert rebuilt["events"] == len(stored) and rebuilt["differences"] == {}
+    assert rebuilt.events == len(stored) and rebuilt.identical
     return stored, counts
 
 
@@ -240,4 +240,4 @@ def test_replaying_the_bookings_table_upcasts_a_v1_log(open_db):
         stored = uow.store.read_all()
     assert {e.version for e in stored if e.type == "booking.SlotBooked"} >= {1}
     rebuilt = rebuild_and_compare(db, stored, booking.project, [])
-    assert rebuilt["events"] == len(stored)
+    assert rebuilt.events == len(stored)

@@ -278,9 +278,9 @@ def test_a_day_in_the_waiting_room(db):
                       "TicketClosedOut": 2, "CounterClosed": 2, "AppointmentMissed": 1, "DayClosed": 1}
     served_events = {e.payload["ticket_id"]: e.payload for e in events if e.type == "queue.TicketServed"}
     assert served_events[w2["id"]]["wait_seconds"] == 1680 and served_events[a["id"]]["service_seconds"] == 480
-    result = replay.rebuild_and_compare(db, tick(14, 10))
-    assert result["differences"] == {}
-    assert (result["events"], result["days"]) == (28, 1)
+    result = replay.compare_waiting_rooms(db, tick(14, 10))
+    assert result.identical
+    assert (result.events, result.note) == (28, "of 1 branch days")
 
 
 def test_check_in_windows_through_the_command(db):

@@ -7,14 +7,14 @@ import sqlalchemy as sa
 
 import shared.projection
 from services.availability import projection as availability
-from services.availability.replay import rebuild_and_compare as replay_availability
+from services.availability import replay as availability_replay
 from services.booking import projection as booking
-from services.booking.replay import rebuild_and_compare as replay_booking
+from services.booking import replay as booking_replay
 from shared import schedule
 from shared.clock import LOCAL, UTC
 from shared.contracts import upcast
 from shared.events import NewEvent
-from shared.projection import read_log
+from shared.projection import Logs, read_log
 
 BRANCH, SERVICE = "npra-isa-town", "passport-renewal"
 A, B = datetime(2026, 12, 7, 7, 0, tzinfo=LOCAL), datetime(2026, 12, 7, 7, 20, tzinfo=LOCAL)
@@ -61,6 +61,11 @@ def logged(open_db, monkeypatch):
     return booking_db, availability_db
 
 
+def direct(db, booking_db):
+    """Logs as `mawaeed replay --direct` reads them: the booking log straight from its database."""
+    return Logs(db, open_source=lambda service: booking_db)
+
+
 def test_read_log_pages_through_the_log_opening_personal_fields_or_reading_only_some(logged):
     booking_db, _ = logged
     whole = list(read_log(booking_db, page=2))
@@ -73,9 +78,10 @@ def test_read_log_pages_through_the_log_opening_personal_fields_or_reading_only_
 
 def test_batched_replays_rebuild_what_the_per_event_projections_built(logged):
     booking_db, availability_db = logged
-    counted = replay_availability(availability_db, read_log(booking_db, fields=availability.BOOKING_FIELDS))
-    assert (counted["events"], counted["differences"]) == (9, {})
-    assert replay_booking(booking_db)["differences"] == {}
+    [counted] = availability_replay.replay(availability_db, direct(availability_db, booking_db))
+    assert (counted.events, counted.differences) == (9, {})
+    [rebuilt] = booking_replay.replay(booking_db, direct(booking_db, booking_db))
+    assert rebuilt.identical
 
 
 def test_the_comparison_names_the_rows_that_differ(logged):
@@ -83,9 +89,11 @@ def test_the_comparison_names_the_rows_that_differ(logged):
     with availability_db.transaction() as uow:
         uow.execute(availability.slot_bookings.update().values(booked=availability.slot_bookings.c.booked + 5)
                     .where(availability.slot_bookings.c.start == A.astimezone(UTC).replace(tzinfo=None)))
-    live_only, rebuilt_only = replay_availability(availability_db, read_log(booking_db))["differences"]["slot_bookings"]
+    [counted] = availability_replay.replay(availability_db, direct(availability_db, booking_db))
+    live_only, rebuilt_only = counted.differences["slot_bookings"]
     assert [row[-1] for row in live_only] == [6] and [row[-1] for row in rebuilt_only] == [1]
     with booking_db.transaction() as uow:
         uow.execute(sa.delete(booking.bookings).where(booking.bookings.c.reference == "AAAA-0005"))
-    live_only, rebuilt_only = replay_booking(booking_db)["differences"]["bookings"]
+    [rebuilt] = booking_replay.replay(booking_db, direct(booking_db, booking_db))
+    live_only, rebuilt_only = rebuilt.differences["bookings"]
     assert live_only == [] and [row[0] for row in rebuilt_only] == ["AAAA-0005"]
