@@ -1,44 +1,41 @@
 """The gateway of the distributed mode: the public API at one base URL, in front of one process per service.
 
-It only routes: each path belongs to exactly one service (the events feed to the one its `service` parameter
-names); /health answers for all of them. In the embedded mode no gateway is needed: every service shares
-one server in one process.
+It only routes, by the routes the services declare with @api (each path belongs to exactly one service); the
+events feed goes to the service its `service` parameter names, and /health answers for all of them. In the
+embedded mode no gateway is needed: every service shares one server in one process.
 """
 import http.client
 import json
 import logging
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import eventlet
 from eventlet import wsgi
 from eventlet.pools import Pool
+from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
+from werkzeug.routing import Map
 
-from shared.web import MAX_BODY_BYTES
+from services.cli import SERVICES, service_classes
+from shared.errors import DomainError, NotFound, PayloadTooLarge
+from shared.web import MAX_BODY_BYTES, api_routes, error_response, json_response
 
 log = logging.getLogger(__name__)
 
-ROUTES = [
-    (re.compile(r"^/api/v1/(directorates|branches|availability)/?$"), "availability"),
-    (re.compile(r"^/api/v1/bookings(/[^/]+(/(cancel|reschedule))?)?/?$"), "booking"),
-    (re.compile(r"^/api/v1/branches/[^/]+/(check-ins|queue|close-day|counters/[^/]+/(open|close|call-next))$"),
-     "queue"),
-    (re.compile(r"^/api/v1/tickets/[^/]+/(recall|served|no-show|transfer)$"), "queue"),
-    (re.compile(r"^/api/v1/feedback$|^/feedback/[^/]+$"), "queue"),
-    (re.compile(r"^/api/v1/notifications$"), "notifications"),
-]
+
+def route_map(services: dict[str, type]) -> Map:
+    """Every route the services' classes declare, its endpoint the name of the service that declared it."""
+    rules = []
+    for name, service_cls in services.items():
+        for endpoint in api_routes(service_cls):
+            rule = endpoint.get_url_rule()
+            rule.endpoint = name
+            rules.append(rule)
+    return Map(rules, merge_slashes=False)  # a "//" path is nobody's (404), not a redirect to another one
 
 
-def route(path: str, query: str) -> str | None:
-    if path == "/api/v1/events":
-        return parse_qs(query).get("service", [None])[0]
-    return next((service for pattern, service in ROUTES if pattern.match(path)), None)
-
-
-def _json(start_response, status: str, body: dict):
-    data = json.dumps(body, ensure_ascii=False).encode()
-    start_response(status, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))])
-    return [data]
+class ServiceUnavailable(DomainError):
+    """A service that does not answer: the caller may try again shortly."""
+    status, code = 503, "SERVICE_UNAVAILABLE"
 
 
 class Upstream:
@@ -68,22 +65,39 @@ class Upstream:
 
 class Gateway:
     def __init__(self, upstreams: dict[str, str]):
+        self.routes = route_map(dict(zip(SERVICES, service_classes(SERVICES))))  # importing them connects nothing
         self.upstreams = {name: Upstream(url) for name, url in upstreams.items()}
 
+    def route(self, environ) -> str | None:
+        """The name of the service a request is for, or None when the path is nobody's."""
+        if environ.get("PATH_INFO") == "/api/v1/events":
+            return parse_qs(environ.get("QUERY_STRING", "")).get("service", [None])[0]
+        adapter = self.routes.bind_to_environ(environ)
+        try:
+            return adapter.match()[0]
+        except MethodNotAllowed as exc:  # the path's owner answers 405 itself, as in the embedded mode
+            return adapter.match(method=exc.valid_methods[0])[0]
+        except NoRoute:
+            return None
+
     def __call__(self, environ, start_response):
+        try:
+            if environ.get("PATH_INFO") == "/health":
+                return self.health()(environ, start_response)
+            return self.forward(environ, start_response)
+        except DomainError as exc:
+            return error_response(exc)(environ, start_response)
+
+    def forward(self, environ, start_response):
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-        if path == "/health":
-            return self.health(start_response)
-        service = route(path, query)
+        service = self.route(environ)
         if service not in self.upstreams:
-            code = "UNKNOWN_SERVICE" if path == "/api/v1/events" else "NOT_FOUND"
-            return _json(start_response, "404 Not Found", {"error": {
-                "code": code, "message": "Nothing is here.", "message_ar": "المورد المطلوب غير موجود."}})
+            raise NotFound("Nothing is here.", code="UNKNOWN_SERVICE" if path == "/api/v1/events" else "NOT_FOUND",
+                           message_ar="المورد المطلوب غير موجود.")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_BODY_BYTES:
-            return _json(start_response, "413 Request Entity Too Large", {"error": {
-                "code": "BODY_TOO_LARGE", "message": f"The request body is larger than {MAX_BODY_BYTES} bytes.",
-                "message_ar": "حجم الطلب أكبر من المسموح."}})
+            raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.",
+                                  message_ar="حجم الطلب أكبر من المسموح.")
         body = environ["wsgi.input"].read(length) if length else None
         headers = {"Content-Type": environ.get("CONTENT_TYPE") or "application/json"}
         target = path + (f"?{query}" if query else "")
@@ -92,14 +106,13 @@ class Gateway:
                 environ["REQUEST_METHOD"], target, body, headers)
         except (http.client.HTTPException, OSError) as exc:
             log.warning("%s is not answering: %s", service, exc)
-            return _json(start_response, "503 Service Unavailable", {"error": {
-                "code": "SERVICE_UNAVAILABLE", "message": f"The {service} service is not answering; try again shortly.",
-                "message_ar": "الخدمة لا تستجيب حاليًا، يرجى المحاولة بعد قليل."}})
+            raise ServiceUnavailable(f"The {service} service is not answering; try again shortly.",
+                                     message_ar="الخدمة لا تستجيب حاليًا، يرجى المحاولة بعد قليل.") from None
         keep = [(k, v) for k, v in response_headers if k.lower() in ("content-type", "content-length")]
         start_response(f"{status} {reason}", keep)
         return [payload]
 
-    def health(self, start_response):
+    def health(self):
         services, healthy = {}, True
         for name, upstream in self.upstreams.items():
             try:
@@ -108,8 +121,8 @@ class Gateway:
             except (http.client.HTTPException, OSError, ValueError, KeyError):
                 services[name] = "not answering"
             healthy = healthy and services[name] == "ok"
-        return _json(start_response, "200 OK" if healthy else "503 Service Unavailable",
-                     {"status": "ok" if healthy else "failing", "services": services})
+        return json_response({"status": "ok" if healthy else "failing", "services": services},
+                             200 if healthy else 503)
 
 
 def serve(listen: str, upstreams: dict[str, str]) -> None:

@@ -4,12 +4,14 @@ nameko gives each service container its own WebServer; Mawaeed's embedded mode r
 process behind one port, so `SharedWebServer` is shared by all containers bound to the same address. It also
 serves what every service has in common: /health, /metrics and the events feed (/api/v1/events).
 """
+import inspect
 import json
 import logging
 import time
 
 from marshmallow import Schema, ValidationError
 from nameko.constants import WEB_SERVER_CONFIG_KEY
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp, parse_address
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -223,3 +225,12 @@ class ApiEndpoint(HttpRequestHandler):
 
 
 api = ApiEndpoint.decorator
+
+
+def api_routes(service_cls) -> list[ApiEndpoint]:
+    """The @api endpoints a service class declares (`.method`, `.url`, `.get_url_rule()`), found as nameko finds
+    them when it hosts the class: the one record of a service's routes, which the gateway routes by."""
+    declared = (entrypoint for _, function in inspect.getmembers(service_cls, inspect.isfunction)
+                for entrypoint in getattr(function, ENTRYPOINT_EXTENSIONS_ATTR, ())
+                if isinstance(entrypoint, ApiEndpoint))
+    return sorted(declared, key=lambda endpoint: (endpoint.url, endpoint.method))

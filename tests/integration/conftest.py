@@ -1,6 +1,5 @@
 """Integration fixtures: the services in nameko runners on the real local RabbitMQ (a fresh vhost per test,
 from nameko's rabbit_config fixture) and PostgreSQL (fresh schemas per test)."""
-import socket
 import time
 from datetime import datetime
 
@@ -10,16 +9,11 @@ from shared.clock import UTC, clock
 from shared.config import nameko_config
 
 from tests.conftest import PG_URL
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.integration
 
 SUNDAY_NINE = datetime(2026, 12, 6, 6, 0, tzinfo=UTC)  # 09:00 in Bahrain
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):

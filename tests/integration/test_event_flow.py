@@ -21,6 +21,7 @@ from services.booking import commands, projection as booking_tables
 from services.booking.service import BookingService
 
 from tests.integration.conftest import wait_until
+from tests.support.suite import start_suite
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +42,6 @@ def schedule_known(db) -> bool:
     with db.transaction() as uow:
         return uow.execute(sa.select(sa.func.count()).select_from(booking_tables.metadata.tables["branches"])) \
             .scalar_one() == 13
-
-
-def start_suite(runner_factory, config, *classes):
-    runner = runner_factory(config, *(classes or (AvailabilityService, BookingService)))
-    runner.start()
-    return runner
 
 
 def handled(consumer: str, outcome: str) -> float:

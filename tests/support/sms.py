@@ -1,21 +1,14 @@
 """A local stand-in for an SMS gateway: an HTTP server that records what it is asked to send."""
 import json
-import socket
 
-import eventlet
-from eventlet import wsgi
+from tests.support.net import WsgiServer
 
 
 class SmsGateway:
     def __init__(self, key: str = "test-key", fail: bool = False):
         self.key, self.fail, self.received = key, fail, []
-        self.socket = eventlet.listen(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        self.thread = eventlet.spawn(wsgi.server, self.socket, self.app, log_output=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/sms"
+        self.server = WsgiServer(self.app)
+        self.url = f"{self.server.url}/sms"
 
     def app(self, environ, start_response):
         if environ.get("HTTP_AUTHORIZATION") != f"Bearer {self.key}":
@@ -30,8 +23,4 @@ class SmsGateway:
         return [b'{"accepted": true}']
 
     def stop(self) -> None:
-        self.thread.kill()
-        try:
-            self.socket.close()
-        except socket.error:
-            pass
+        self.server.stop()

@@ -9,18 +9,14 @@ import time
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from tests.support.net import free_port
+
 
 class Refuse:
     """aiosmtpd handler: a server that answers but refuses every recipient (550)."""
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         return "550 5.1.1 Mailbox unavailable"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SmtpServer:

@@ -1,0 +1,163 @@
+"""The gateway of the distributed mode, served as `mawaeed gateway` serves it, in front of stand-ins for the
+services: real HTTP servers on loopback ports that route by their service's own @api declarations (404 and 405
+as nameko answers them) and otherwise say who answered and what they were asked."""
+import re
+
+import pytest
+import requests
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
+from werkzeug.wrappers import Request
+
+from services.cli import SERVICES, service_classes
+from services.gateway import Gateway
+from shared.web import MAX_BODY_BYTES, api_routes, json_response
+
+from tests.support.net import WsgiServer, free_port
+
+CLASSES = dict(zip(SERVICES, service_classes(SERVICES)))
+DECLARED = [(name, endpoint.method, endpoint.url) for name, cls in CLASSES.items() for endpoint in api_routes(cls)]
+
+
+class StandIn:
+    def __init__(self, name: str, health: int = 200):
+        self.name, self.health, self.asked = name, health, []
+        self.routes = Map([endpoint.get_url_rule() for endpoint in api_routes(CLASSES[name])])
+        self.server = WsgiServer(self.app)
+
+    def app(self, environ, start_response):
+        request = Request(environ)
+        if request.path == "/health":
+            return json_response({"services": {self.name: "ok" if self.health == 200 else "failing: Error"}},
+                                 self.health)(environ, start_response)
+        self.asked.append((request.method, request.full_path.rstrip("?"), request.get_data(as_text=True)))
+        if request.path != "/api/v1/events":  # the feed is every service's own, outside its @api routes
+            try:
+                self.routes.bind_to_environ(environ).match()
+            except HTTPException as exc:
+                return exc(environ, start_response)
+        return json_response({"service": self.name})(environ, start_response)
+
+
+@pytest.fixture
+def stand_ins():
+    services = {name: StandIn(name) for name in SERVICES}
+    yield services
+    for service in services.values():
+        service.server.stop()
+
+
+@pytest.fixture
+def start_gateway():
+    """start_gateway(upstreams) -> the base URL of a gateway in front of them."""
+    servers = []
+
+    def start(upstreams: dict[str, str]) -> str:
+        servers.append(WsgiServer(Gateway(upstreams)))
+        return servers[-1].url
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gateway(stand_ins, start_gateway):
+    return start_gateway({name: service.server.url for name, service in stand_ins.items()})
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"] and error["message_ar"]
+
+
+@pytest.mark.parametrize("owner, method, url", DECLARED, ids=[f"{m} {u}" for _, m, u in DECLARED])
+def test_every_declared_route_reaches_the_service_that_declared_it(gateway, stand_ins, owner, method, url):
+    path = re.sub(r"<\w+>", "K7MX-9QRD", url) + "?cpr=900112345"
+    response = requests.request(method, gateway + path, data='{"cpr": "900112345"}', timeout=5)
+    assert response.status_code == 200 and response.json() == {"service": owner}
+    assert stand_ins[owner].asked == [(method, path, '{"cpr": "900112345"}')]
+    assert not [name for name, service in stand_ins.items() if service.asked and name != owner]
+
+
+@pytest.mark.parametrize("method, path, owner", [
+    ("GET", "/api/v1/branches?directorate=npra", "availability"),
+    ("GET", "/api/v1/branches/npra-isa-town/queue", "queue"),
+    ("POST", "/api/v1/branches/npra-isa-town/counters/5/call-next", "queue"),
+    ("POST", "/api/v1/bookings/K7MX-9QRD/reschedule", "booking"),
+    ("GET", "/feedback/token", "queue"),
+    ("GET", "/api/v1/notifications?reference=K7MX-9QRD&cpr=900112345", "notifications"),
+])
+def test_the_documented_paths_reach_their_services(gateway, method, path, owner):
+    assert requests.request(method, gateway + path, timeout=5).json() == {"service": owner}
+
+
+@pytest.mark.parametrize("method, path, owner", [
+    ("GET", "/api/v1/bookings", "booking"),
+    ("GET", "/api/v1/bookings/K7MX-9QRD/cancel", "booking"),
+    ("DELETE", "/api/v1/branches", "availability"),
+    ("GET", "/api/v1/tickets/42/served", "queue"),
+])
+def test_a_declared_path_asked_with_another_method_is_answered_405_by_its_service(
+        gateway, stand_ins, method, path, owner):
+    assert requests.request(method, gateway + path, timeout=5).status_code == 405
+    assert stand_ins[owner].asked == [(method, path, "")]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_events_feed_goes_to_the_service_its_parameter_names(gateway, stand_ins, name):
+    path = f"/api/v1/events?service={name}&after=3&limit=10"
+    assert requests.get(gateway + path, timeout=5).json() == {"service": name}
+    assert stand_ins[name].asked == [("GET", path, "")]
+
+
+@pytest.mark.parametrize("query", ["", "?service=billing", "?after=3"])
+def test_the_events_feed_of_no_known_service_is_not_found(gateway, stand_ins, query):
+    assert_error(requests.get(f"{gateway}/api/v1/events{query}", timeout=5), 404, "UNKNOWN_SERVICE")
+    assert not any(service.asked for service in stand_ins.values())
+
+
+@pytest.mark.parametrize("path", ["/", "/metrics", "/api/v1/nothing", "/api/v1/directorates/",
+                                  "/api/v1//bookings", "/api/v1/bookings/K7MX-9QRD/cancel/now"])
+def test_a_path_no_service_declares_is_not_found_by_the_gateway(gateway, stand_ins, path):
+    assert_error(requests.post(gateway + path, timeout=5), 404, "NOT_FOUND")
+    assert not any(service.asked for service in stand_ins.values())
+
+
+def test_a_service_the_gateway_is_not_in_front_of_is_not_found(stand_ins, start_gateway):
+    gateway = start_gateway({"booking": stand_ins["booking"].server.url})
+    assert_error(requests.get(f"{gateway}/api/v1/directorates", timeout=5), 404, "NOT_FOUND")
+    assert_error(requests.get(f"{gateway}/api/v1/events?service=queue", timeout=5), 404, "UNKNOWN_SERVICE")
+
+
+def test_a_body_over_the_limit_is_refused_before_any_service_sees_it(gateway, stand_ins):
+    assert_error(requests.post(f"{gateway}/api/v1/bookings", data=b"x" * (MAX_BODY_BYTES + 1), timeout=5),
+                 413, "BODY_TOO_LARGE")
+    assert stand_ins["booking"].asked == []
+    assert requests.post(f"{gateway}/api/v1/bookings", data=b"x" * MAX_BODY_BYTES, timeout=5).status_code == 200
+    assert len(stand_ins["booking"].asked[0][2]) == MAX_BODY_BYTES
+
+
+def test_a_service_that_does_not_answer_is_503(stand_ins, start_gateway):
+    gateway = start_gateway({"booking": f"http://127.0.0.1:{free_port()}"})
+    response = requests.get(f"{gateway}/api/v1/bookings/K7MX-9QRD?cpr=900112345", timeout=10)
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert "booking" in response.json()["error"]["message"]
+
+
+def test_health_is_ok_when_every_service_is(gateway):
+    response = requests.get(f"{gateway}/health", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "services": {name: "ok" for name in SERVICES}}
+
+
+def test_health_names_each_service_that_fails_or_does_not_answer(stand_ins, start_gateway):
+    stand_ins["booking"].health = 503
+    gateway = start_gateway({**{name: service.server.url for name, service in stand_ins.items()},
+                             "queue": f"http://127.0.0.1:{free_port()}"})
+    response = requests.get(f"{gateway}/health", timeout=10)
+    assert response.status_code == 503
+    assert response.json() == {"status": "failing", "services": {
+        "availability": "ok", "booking": "failing", "queue": "not answering", "notifications": "ok"}}
