@@ -53,7 +53,8 @@ def run(args) -> dict:
                         "--now", suite.now, "--clients", args.clients, "--bookings", args.bookings,
                         "--half-seconds", args.seconds * 2)
                 if "queue" in wanted:
-                    results["queue"] = section("queue", "--queue-url", suite.urls["queue"], "--waiting", 1000)
+                    results["queue"] = section("queue", "--queue-url", suite.urls["queue"], "--waiting", 1000,
+                                               "--token", suite.staff_token())
             finally:
                 suite.stop()
     if "replay" in wanted:

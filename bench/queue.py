@@ -8,6 +8,7 @@ wait throughout. Each call is followed by `served`, what a clerk does between tw
 """
 import argparse
 import asyncio
+import os
 import time
 
 import aiohttp
@@ -18,7 +19,9 @@ from bench.common import Progress, cpr, emit, log, percentiles_ms
 async def main(args) -> dict:
     base = f"{args.queue_url}/api/v1"
     branch = args.branch
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+    # the clerks' calls are signed in: a token of the branch's staff (the suite's development issuer signed it)
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60), headers=headers) as session:
         progress, refused = Progress("checking in walk-ins", args.waiting + 2 * args.calls), []
         check_in_latencies = []
 
@@ -84,4 +87,6 @@ if __name__ == "__main__":
     parser.add_argument("--waiting", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--counters", type=int, default=4)
+    parser.add_argument("--token", default=os.environ.get("MAWAEED_BENCH_TOKEN"),
+                        help="a bearer token of the branch's staff (env MAWAEED_BENCH_TOKEN)")
     emit(asyncio.run(main(parser.parse_args())))

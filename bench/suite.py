@@ -44,8 +44,16 @@ class Suite:
         self.env = {**os.environ, "AMQP_URI": AMQP_URL, "DATABASE_URL": PG_URL, "DATABASE_SCHEMA_PREFIX": self.prefix,
                     "MAWAEED_NOW": self.now, "MAWAEED_CATALOGUE": str(self.catalogue_path),
                     "MAWAEED_DATA_DIR": str(workdir / "data"), "MAWAEED_FEED_URL": self.urls["booking"],
-                    "LOG_LEVEL": "WARNING", "MAWAEED_MAX_ACTIVE_BOOKINGS": "3"}
+                    "LOG_LEVEL": "WARNING", "MAWAEED_MAX_ACTIVE_BOOKINGS": "3",
+                    # one development issuer for all (same key folder, same issuer URL); no abuse limits in a bench
+                    "MAWAEED_PUBLIC_URL": f"http://127.0.0.1:{port}", "MAWAEED_RATE_LIMITS": "off"}
         self.processes: list[subprocess.Popen] = []
+
+    def staff_token(self, branch: str = "npra-isa-town") -> str:
+        """A clerk's token for the queue section, signed by the suite's development issuer."""
+        from shared.issuer import DevelopmentIssuer
+        return DevelopmentIssuer(self.env["MAWAEED_DATA_DIR"], self.env["MAWAEED_PUBLIC_URL"]).issue(
+            "clerk", branches=[branch])
 
     def schema(self, service: str) -> str:
         return f"{self.prefix}{service}"

@@ -9,7 +9,11 @@ PORT="${MAWAEED_PORT:-8000}"
 export AVAILABILITY_URL="http://127.0.0.1:$((PORT + 1))" BOOKING_URL="http://127.0.0.1:$((PORT + 2))"
 export QUEUE_URL="http://127.0.0.1:$((PORT + 3))" NOTIFICATIONS_URL="http://127.0.0.1:$((PORT + 4))"
 export MAWAEED_FEED_URL="http://127.0.0.1:$PORT"   # subscribers catch up through the gateway
-export MAWAEED_PUBLIC_URL="${MAWAEED_PUBLIC_URL:-http://localhost:$PORT}"   # feedback links
+export MAWAEED_PUBLIC_URL="${MAWAEED_PUBLIC_URL:-http://localhost:$PORT}"   # feedback links; the trial issuer
+# Without MAWAEED_OIDC_ISSUER every process signs and checks tokens with the development key under
+# MAWAEED_DATA_DIR (./var): one folder and one public URL for all of them (`mawaeed token issue` uses the same).
+export MAWAEED_DATA_DIR="${MAWAEED_DATA_DIR:-./var}"
+export MAWAEED_TRUSTED_PROXIES="${MAWAEED_TRUSTED_PROXIES:-127.0.0.1}"   # the gateway: its X-Forwarded-For is believed
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM

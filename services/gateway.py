@@ -7,6 +7,7 @@ embedded mode no gateway is needed: every service shares one server in one proce
 import http.client
 import json
 import logging
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import eventlet
@@ -17,7 +18,7 @@ from werkzeug.routing import Map
 
 from services.cli import SERVICES, service_classes
 from shared.errors import DomainError, NotFound, PayloadTooLarge
-from shared.web import MAX_BODY_BYTES, api_routes, error_response, json_response
+from shared.web import MAX_BODY_BYTES, api_routes, error_response, json_response, secured
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,15 @@ class Upstream:
                     raise
 
 
+# What a request carries on to its service, and what of an answer is the connection's own, not the client's.
+FORWARDED = [("Authorization", "HTTP_AUTHORIZATION"), ("X-CPR", "HTTP_X_CPR"), ("Origin", "HTTP_ORIGIN"),
+             ("Access-Control-Request-Method", "HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+             ("Access-Control-Request-Headers", "HTTP_ACCESS_CONTROL_REQUEST_HEADERS"), ("Accept", "HTTP_ACCEPT"),
+             ("Accept-Language", "HTTP_ACCEPT_LANGUAGE"), ("Cookie", "HTTP_COOKIE")]
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate",
+              "proxy-authorization", "date", "server"}
+
+
 class Gateway:
     def __init__(self, upstreams: dict[str, str]):
         self.routes = route_map(dict(zip(SERVICES, service_classes(SERVICES))))  # importing them connects nothing
@@ -72,6 +82,8 @@ class Gateway:
         """The name of the service a request is for, or None when the path is nobody's."""
         if environ.get("PATH_INFO") == "/api/v1/events":
             return parse_qs(environ.get("QUERY_STRING", "")).get("service", [None])[0]
+        if environ.get("PATH_INFO", "").startswith("/.well-known/"):  # the development issuer: any service has it
+            return next(iter(self.upstreams), None)
         adapter = self.routes.bind_to_environ(environ)
         try:
             return adapter.match()[0]
@@ -99,7 +111,11 @@ class Gateway:
             raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.",
                                   message_ar="حجم الطلب أكبر من المسموح.")
         body = environ["wsgi.input"].read(length) if length else None
-        headers = {"Content-Type": environ.get("CONTENT_TYPE") or "application/json"}
+        headers = {"Content-Type": environ.get("CONTENT_TYPE") or "application/json",
+                   **{name: environ[key] for name, key in FORWARDED if key in environ},
+                   # the services believe this only from a proxy listed in MAWAEED_TRUSTED_PROXIES
+                   "X-Forwarded-For": ", ".join(filter(None, (environ.get("HTTP_X_FORWARDED_FOR"),
+                                                              environ.get("REMOTE_ADDR"))))}
         target = path + (f"?{query}" if query else "")
         try:
             status, reason, response_headers, payload = self.upstreams[service].request(
@@ -108,7 +124,7 @@ class Gateway:
             log.warning("%s is not answering: %s", service, exc)
             raise ServiceUnavailable(f"The {service} service is not answering; try again shortly.",
                                      message_ar="الخدمة لا تستجيب حاليًا، يرجى المحاولة بعد قليل.") from None
-        keep = [(k, v) for k, v in response_headers if k.lower() in ("content-type", "content-length")]
+        keep = [(k, v) for k, v in response_headers if k.lower() not in HOP_BY_HOP]
         start_response(f"{status} {reason}", keep)
         return [payload]
 
@@ -128,5 +144,6 @@ class Gateway:
 def serve(listen: str, upstreams: dict[str, str]) -> None:
     host, _, port = listen.rpartition(":")
     log.info("gateway on %s in front of %s", listen, upstreams)
-    wsgi.server(eventlet.listen((host or "0.0.0.0", int(port))), Gateway(upstreams),
+    origins = {o.strip() for o in os.environ.get("MAWAEED_CORS_ORIGINS", "").split(",") if o.strip()}
+    wsgi.server(eventlet.listen((host or "0.0.0.0", int(port))), secured(Gateway(upstreams), lambda: origins),
                 log=logging.getLogger("mawaeed.gateway.access"), max_size=2000)

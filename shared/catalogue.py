@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from shared import schedule
 from shared.events import Event
 from shared.messaging import subscribe
-from shared.projection import Logs, Replayed, apply_once, rebuild_and_compare
+from shared.projection import Handlers, Logs, Replayed, apply_once, rebuild_and_compare
 
 
 def keep_copy(consumer: str):
@@ -46,16 +46,21 @@ def load_branch(uow, branch_id: str, for_update: bool = False) -> dict | None:
     return json.loads(doc) if doc else None
 
 
-def project(uow, event: Event) -> None:
-    """Apply an availability event to the catalogue projection."""
+project = Handlers()  # an availability event applied to this service's copy of the catalogue
+
+
+@project.on("availability.DirectorateRegistered")
+def _directorate(uow, event: Event) -> None:
     p = event.payload
-    if event.type == "availability.DirectorateRegistered":
-        _upsert(uow, uow.tables["directorates"],
-                {"id": p["directorate"], "name_en": p["name_en"], "name_ar": p["name_ar"]})
-    else:
-        doc = schedule.apply(load_branch(uow, p["branch"], for_update=True), event)
-        _upsert(uow, uow.tables["branches"], {"id": p["branch"], "directorate": doc.get("directorate"),
-                                              "doc": json.dumps(doc, ensure_ascii=False, sort_keys=True)})
+    _upsert(uow, uow.tables["directorates"], {"id": p["directorate"], "name_en": p["name_en"], "name_ar": p["name_ar"]})
+
+
+@project.on(*schedule.STEPS)
+def _branch(uow, event: Event) -> None:
+    p = event.payload
+    doc = schedule.apply(load_branch(uow, p["branch"], for_update=True), event)
+    _upsert(uow, uow.tables["branches"], {"id": p["branch"], "directorate": doc.get("directorate"),
+                                          "doc": json.dumps(doc, ensure_ascii=False, sort_keys=True)})
 
 
 def _upsert(uow, table: sa.Table, row: dict) -> None:

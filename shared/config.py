@@ -39,6 +39,21 @@ def nameko_config(env=os.environ) -> dict:
         "NOTIFY_REMINDER_HOURS": float(env.get("NOTIFY_REMINDER_HOURS", "24")),
         "NOTIFY_RETRY_SECONDS": float(env.get("NOTIFY_RETRY_SECONDS", "30")),
         "NOTIFY_MAX_ATTEMPTS": int(env.get("NOTIFY_MAX_ATTEMPTS", "5")),
+        # Sign-in: the OpenID Connect issuer whose tokens the suite accepts (unset: the embedded mode is its own
+        # development issuer), the audience they must name, and the services' own client for reading feeds.
+        "MAWAEED_OIDC_ISSUER": env.get("MAWAEED_OIDC_ISSUER", ""),
+        "MAWAEED_OIDC_AUDIENCE": env.get("MAWAEED_OIDC_AUDIENCE", "mawaeed"),
+        "MAWAEED_OIDC_CLIENT_ID": env.get("MAWAEED_OIDC_CLIENT_ID", ""),
+        "MAWAEED_OIDC_CLIENT_SECRET": env.get("MAWAEED_OIDC_CLIENT_SECRET", ""),
+        "MAWAEED_OIDC_CPR_CLAIM": env.get("MAWAEED_OIDC_CPR_CLAIM", "cpr"),
+        "MAWAEED_OIDC_NAME_CLAIM": env.get("MAWAEED_OIDC_NAME_CLAIM", "name"),
+        # Abuse limits (shared/ratelimits.py), the proxies whose X-Forwarded-For is believed, browser origins.
+        "MAWAEED_RATE_LIMITS": env.get("MAWAEED_RATE_LIMITS", ""),
+        "MAWAEED_REDIS_URL": env.get("MAWAEED_REDIS_URL", ""),
+        "MAWAEED_TRUSTED_PROXIES": env.get("MAWAEED_TRUSTED_PROXIES", ""),
+        "MAWAEED_CORS_ORIGINS": env.get("MAWAEED_CORS_ORIGINS", ""),
+        "MAWAEED_BOOKING_CHALLENGE": env.get("MAWAEED_BOOKING_CHALLENGE", "off"),
+        "MAWAEED_CHALLENGE_KEY": env.get("MAWAEED_CHALLENGE_KEY", "embedded-only-challenge-key"),
         "max_workers": int(env.get("MAWAEED_MAX_WORKERS", "20")),
         "serializer": "json",
     }

@@ -6,6 +6,8 @@ from nameko.extensions import DependencyProvider
 
 from shared import greenpg
 from shared.config import database_for
+from shared.challenge import Challenge
+from shared.ratelimits import Limits
 from shared.relay import Relay
 from shared.eventstore import Database, event_tables, make_engine
 
@@ -62,3 +64,21 @@ class Storage(DependencyProvider):
 
     def health_check(self) -> None:
         self.db.ping()
+
+
+class Guard(DependencyProvider):
+    """The abuse limits (shared/ratelimits.py) and the release-day challenge (shared/challenge.py) of a service,
+    from its settings; one set of counts per process and storage, shared by the services it hosts."""
+    _per_process: dict = {}
+
+    def setup(self):
+        config = self.container.config
+        key = (config.get("MAWAEED_RATE_LIMITS"), config.get("MAWAEED_REDIS_URL"))
+        if key not in Guard._per_process:
+            Guard._per_process[key] = Limits(*key)
+        self.limits = Guard._per_process[key]
+        self.challenge = Challenge(config.get("MAWAEED_CHALLENGE_KEY") or "", self.limits,
+                                   on=(config.get("MAWAEED_BOOKING_CHALLENGE") or "off").lower() == "on")
+
+    def get_dependency(self, worker_ctx):
+        return self

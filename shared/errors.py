@@ -4,6 +4,7 @@
 class DomainError(Exception):
     status = 409
     code = "RULE_REFUSED"
+    headers: dict = {}  # extra answer headers (Retry-After, WWW-Authenticate, ...)
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None,
                  message_ar: str | None = None):
@@ -24,23 +25,19 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    status = 422
-    code = "INVALID_INPUT"
+    status, code = 422, "INVALID_INPUT"
 
 
 class BadRequest(DomainError):
-    status = 400
-    code = "BAD_REQUEST"
+    status, code = 400, "BAD_REQUEST"
 
 
 class PayloadTooLarge(DomainError):
-    status = 413
-    code = "BODY_TOO_LARGE"
+    status, code = 413, "BODY_TOO_LARGE"
 
 
 class NotFound(DomainError):
-    status = 404
-    code = "NOT_FOUND"
+    status, code = 404, "NOT_FOUND"
 
 
 class Conflict(DomainError):

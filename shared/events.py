@@ -36,6 +36,7 @@ class NewEvent:
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     correlation_id: str | None = None
     causation_id: str | None = None
+    actor: dict | None = None  # who did it, when a person, device or system did: {subject, role, branch?}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Event(Typed):
     causation_id: str | None
     directorate: str | None
     payload: dict
+    actor: dict | None = None  # {subject, role, branch?, counter?} of a staff, device or system action
 
     @classmethod
     def of_stored(cls, **fields) -> "Event":
@@ -67,7 +69,7 @@ class Event(Typed):
             "stream_id": self.stream_id, "stream_version": self.stream_version, "position": self.position,
             "occurred_at": self.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "correlation_id": self.correlation_id, "causation_id": self.causation_id,
-            "directorate": self.directorate, "payload": self.payload,
+            "directorate": self.directorate, "actor": self.actor, "payload": self.payload,
         }
 
     def to_json(self) -> str:

@@ -40,6 +40,7 @@ def event_tables(metadata: sa.MetaData) -> None:
         sa.Column("correlation_id", sa.String(36), nullable=False),
         sa.Column("causation_id", sa.String(36)),
         sa.Column("directorate", sa.String(64)),
+        sa.Column("actor", sa.Text),  # JSON {subject, role, branch?}: who did it, never their token
         sa.Column("payload", sa.Text, nullable=False),
         sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
     )
@@ -87,17 +88,17 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 10) -> sa.
 # The envelope's columns in a fixed order, the payload last: rows are unpacked by position, much cheaper than by
 # name in a read of thousands of events.
 ENVELOPE = ("position", "event_id", "stream_id", "stream_version", "type", "version", "occurred_at",
-            "correlation_id", "causation_id", "directorate", "payload")
+            "correlation_id", "causation_id", "directorate", "actor", "payload")
 
 
 def stored_event(envelope, payload: dict) -> Event:
     """An event from the envelope columns of a row (ENVELOPE without the payload) and its payload."""
     position, event_id, stream_id, stream_version, type_, version, occurred_at, correlation_id, causation_id, \
-        directorate = envelope
+        directorate, actor = envelope
     return Event.of_stored(event_id=event_id, type=type_, version=version, stream_id=stream_id,
                            stream_version=stream_version, position=position, occurred_at=occurred_at.replace(tzinfo=UTC),
                            correlation_id=correlation_id, causation_id=causation_id, directorate=directorate,
-                           payload=payload)
+                           payload=payload, actor=json.loads(actor) if actor else None)
 
 
 def _row_to_event(row) -> Event:
@@ -129,10 +130,15 @@ class EventStore:
             self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || :s, 0))"),
                               {"s": stream_id})
 
+    def version_of(self, stream_id: str) -> sa.ScalarSelect:
+        """The stream's version (0 for a new stream) as a scalar subquery, to read inside another statement: all
+        that statement reads comes from one snapshot, so a decision made on it and appended at this version fails
+        if anything was appended to the stream since."""
+        return (sa.select(sa.func.coalesce(sa.func.max(self.events.c.stream_version), 0))
+                .where(self.events.c.stream_id == stream_id).scalar_subquery())
+
     def stream_version(self, stream_id: str) -> int:
-        return self.conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(self.events.c.stream_version), 0))
-            .where(self.events.c.stream_id == stream_id)).scalar_one()
+        return self.conn.execute(sa.select(self.version_of(stream_id))).scalar_one()
 
     def read_stream(self, stream_id: str) -> list[Event]:
         rows = self.conn.execute(sa.select(*self.envelope).where(self.events.c.stream_id == stream_id)
@@ -166,7 +172,8 @@ class EventStore:
             rows.append({
                 "offset": offset, "event_id": new.event_id, "type": new.type, "version": version,
                 "correlation_id": new.correlation_id or new.event_id, "causation_id": new.causation_id,
-                "directorate": new.directorate, "payload": payload,
+                "directorate": new.directorate, "payload": payload, "actor": new.actor,
+                "stored_actor": json.dumps(new.actor, separators=(",", ":")) if new.actor else None,
                 "stored": json.dumps(self.vault.seal(new.type, payload), ensure_ascii=False, separators=(",", ":")),
             })
         if self.conn.dialect.name == "postgresql":
@@ -176,7 +183,7 @@ class EventStore:
         return [Event(event_id=r["event_id"], type=r["type"], version=r["version"], stream_id=stream_id,
                       stream_version=expected_version + r["offset"], position=head + r["offset"],
                       occurred_at=occurred_at, correlation_id=r["correlation_id"], causation_id=r["causation_id"],
-                      directorate=r["directorate"], payload=r["payload"]) for r in rows]
+                      directorate=r["directorate"], payload=r["payload"], actor=r["actor"]) for r in rows]
 
     def _append_generic(self, stream_id: str, expected_version: int, rows: list[dict], occurred_at) -> int:
         # SQLite: BEGIN IMMEDIATE already holds the write lock, so these reads are current.
@@ -188,7 +195,8 @@ class EventStore:
                 "position": head + r["offset"], "event_id": r["event_id"], "stream_id": stream_id,
                 "stream_version": expected_version + r["offset"], "type": r["type"], "version": r["version"],
                 "occurred_at": to_db(occurred_at), "correlation_id": r["correlation_id"],
-                "causation_id": r["causation_id"], "directorate": r["directorate"], "payload": r["stored"],
+                "causation_id": r["causation_id"], "directorate": r["directorate"], "actor": r["stored_actor"],
+                "payload": r["stored"],
             } for r in rows])
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from None
@@ -200,10 +208,11 @@ class EventStore:
         events after the head, write them and their outbox rows. One round trip with a plan the session keeps,
         so the lock every writer queues for is held as briefly as possible."""
         greenpg.hold_until_commit()  # Database.transaction releases it after the commit or rollback
-        columns = ("event_id", "type", "version", "correlation_id", "causation_id", "directorate", "stored")
+        columns = ("event_id", "type", "version", "correlation_id", "causation_id", "directorate", "stored_actor",
+                   "stored")
         try:
             positions = self.conn.exec_driver_sql(
-                "SELECT append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "SELECT append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (APPEND_LOCK_KEY, stream_id, expected_version, to_db(occurred_at),
                  *([r[c] for r in rows] for c in columns))).scalars().all()
         except sa.exc.IntegrityError as exc:
@@ -217,7 +226,8 @@ class EventStore:
 APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION append_events(
     p_lock integer, p_stream text, p_expected integer, p_at timestamp, p_ids text[], p_types text[],
-    p_versions integer[], p_correlations text[], p_causations text[], p_directorates text[], p_payloads text[])
+    p_versions integer[], p_correlations text[], p_causations text[], p_directorates text[], p_actors text[],
+    p_payloads text[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock, hashtext(current_schema()));
@@ -226,12 +236,13 @@ BEGIN
     END IF;
     RETURN QUERY WITH added AS (
         INSERT INTO events (position, event_id, stream_id, stream_version, type, version, occurred_at,
-                            correlation_id, causation_id, directorate, payload)
+                            correlation_id, causation_id, directorate, actor, payload)
         SELECT head.position + v.n, v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at,
-               v.correlation_id, v.causation_id, v.directorate, v.payload
+               v.correlation_id, v.causation_id, v.directorate, v.actor, v.payload
         FROM (SELECT coalesce(max(e.position), 0) AS position FROM events e) AS head,
-             unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_payloads)
-                 WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, payload, n)
+             unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_actors, p_payloads)
+                 WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, actor,
+                                      payload, n)
         RETURNING events.position)
     INSERT INTO outbox (position) SELECT added.position FROM added RETURNING outbox.position;
 END $$"""
@@ -254,6 +265,9 @@ class Database:
             if self.schema and conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             self.metadata.create_all(conn)
+            if "actor" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}:
+                # a log made before events named their actor (until schema migrations arrive)
+                conn.exec_driver_sql("ALTER TABLE events ADD COLUMN actor TEXT")
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(APPEND_FUNCTION)
 

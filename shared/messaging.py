@@ -22,6 +22,7 @@ from kombu import Connection, Producer
 from nameko.messaging import Consumer
 
 from shared import metrics
+from shared.auth import service_credentials
 from shared.contracts import from_dict, upcast
 from shared.feed import read_feed
 from shared.topology import SUBSCRIPTIONS
@@ -79,11 +80,12 @@ class EventSubscriber(Consumer):
             return
         storage = next(d for d in self.container.dependencies if hasattr(d, "db") and hasattr(d, "relay"))
         source, types = self.subscription.source, set(self.subscription.types)
+        credentials = service_credentials(self.container.config)
         for attempt in range(1, 31):
             after = storage.db.last_processed_position(self.subscription_name)
             try:
                 applied = 0
-                for event in read_feed(feed_url, source, after):
+                for event in read_feed(feed_url, source, after, authorization=credentials.authorization):
                     if event.type in types:
                         failure = self._apply(event, {})
                         if failure:

@@ -94,7 +94,7 @@ def read_log(db: Database, types: list[str] | None = None, fields: list[str] | N
     while True:
         with db.transaction() as uow:
             if fields:
-                batch = [stored_event(row[:10], {f: v for f, v in zip(fields, row[10:]) if v is not None})
+                batch = [stored_event(row[:11], {f: v for f, v in zip(fields, row[11:]) if v is not None})
                          for row in uow.execute(query(after))]
             else:
                 batch = uow.store.read_all(after, page, types)
@@ -132,10 +132,11 @@ class Replayed:
 
 class Logs:
     """Where a replay reads logs: the service's own (`own()`), and other services' (`of(service)`) through the
-    events feed at `feed_url` or, with `open_source`, straight from their databases (`--direct`)."""
+    events feed at `feed_url` (showing `authorization()`) or, with `open_source`, straight from their databases
+    (`--direct`)."""
 
-    def __init__(self, db: Database, feed_url: str | None = None, open_source=None):
-        self.db, self.feed_url, self.open_source = db, feed_url, open_source
+    def __init__(self, db: Database, feed_url: str | None = None, open_source=None, authorization=None):
+        self.db, self.feed_url, self.open_source, self.authorization = db, feed_url, open_source, authorization
 
     def own(self, types: list[str] | None = None, fields: list[str] | None = None):
         return read_log(self.db, types, fields)
@@ -145,7 +146,7 @@ class Logs:
         if self.open_source is not None:
             return read_log(self.open_source(service), fields=fields)
         from shared.feed import read_feed
-        return read_feed(self.feed_url, service)
+        return read_feed(self.feed_url, service, authorization=self.authorization)
 
 
 # Every service's replay.py has `replay(db, logs, progress=None) -> list[Replayed]`: it rebuilds each of the

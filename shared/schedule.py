@@ -15,31 +15,50 @@ from shared.errors import NotFound
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # the keys of a branch's week
 
 
+def _registered(doc: dict, p: dict) -> None:
+    doc.update(id=p["branch"], directorate=p["directorate"], name_en=p["name_en"], name_ar=p["name_ar"],
+               min_notice_minutes=p["min_notice_minutes"], max_days_ahead=p["max_days_ahead"])
+
+
+def _offered(doc: dict, p: dict) -> None:
+    service = dict(doc["services"].get(p["service"], {"counters": 0, "online_capacity": 0}))
+    service.update(id=p["service"], name_en=p["name_en"], name_ar=p["name_ar"],
+                   duration_minutes=p["duration_minutes"], ticket_prefix=p["ticket_prefix"])
+    doc["services"][p["service"]] = service
+
+
+def _capacity(doc: dict, p: dict) -> None:
+    service = dict(doc["services"].get(p["service"], {"id": p["service"]}))
+    service.update(counters=p["counters"], online_capacity=p["online_capacity"])
+    doc["services"][p["service"]] = service
+
+
+def _hours(doc: dict, p: dict) -> None:
+    doc["week"] = {day: [[period["opens"], period["closes"]] for period in periods]
+                   for day, periods in p["week"].items()}
+
+
+def _policy(doc: dict, p: dict) -> None:
+    doc["queue"] = {k: v for k, v in p.items() if k != "branch"}
+
+
+def _holiday(doc: dict, p: dict) -> None:
+    doc["holidays"][p["date"]] = {"name_en": p["name_en"], "name_ar": p["name_ar"]}
+
+
+# What each availability event that names a branch does to its document.
+STEPS = {"availability.BranchRegistered": _registered, "availability.ServiceOffered": _offered,
+         "availability.CounterCapacitySet": _capacity, "availability.OpeningHoursSet": _hours,
+         "availability.QueuePolicySet": _policy, "availability.HolidayDeclared": _holiday}
+
+
 def apply(branch: dict | None, event) -> dict:
-    """The branch document after `event` (any availability event that names a branch)."""
+    """The branch document after `event` (any availability event that names a branch), a new dict."""
     doc = dict(branch or {"services": {}, "week": {}, "holidays": {}})
     doc["services"], doc["holidays"] = dict(doc["services"]), dict(doc["holidays"])
-    p = event.payload
-    name = event.type.split(".", 1)[1]
-    if name == "BranchRegistered":
-        doc.update(id=p["branch"], directorate=p["directorate"], name_en=p["name_en"], name_ar=p["name_ar"],
-                   min_notice_minutes=p["min_notice_minutes"], max_days_ahead=p["max_days_ahead"])
-    elif name == "ServiceOffered":
-        service = dict(doc["services"].get(p["service"], {"counters": 0, "online_capacity": 0}))
-        service.update(id=p["service"], name_en=p["name_en"], name_ar=p["name_ar"],
-                       duration_minutes=p["duration_minutes"], ticket_prefix=p["ticket_prefix"])
-        doc["services"][p["service"]] = service
-    elif name == "CounterCapacitySet":
-        service = dict(doc["services"].get(p["service"], {"id": p["service"]}))
-        service.update(counters=p["counters"], online_capacity=p["online_capacity"])
-        doc["services"][p["service"]] = service
-    elif name == "OpeningHoursSet":
-        doc["week"] = {day: [[period["opens"], period["closes"]] for period in periods]
-                       for day, periods in p["week"].items()}
-    elif name == "QueuePolicySet":
-        doc["queue"] = {k: v for k, v in p.items() if k != "branch"}
-    elif name == "HolidayDeclared":
-        doc["holidays"][p["date"]] = {"name_en": p["name_en"], "name_ar": p["name_ar"]}
+    step = STEPS.get(event.type)
+    if step:
+        step(doc, event.payload)
     return doc
 
 

@@ -33,7 +33,7 @@ import time
 from collections import OrderedDict
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 
@@ -132,6 +132,7 @@ def log(message: str) -> None:
 class Subscriber:
     def __init__(self, args):
         self.args = args
+        self._token, self._token_expires = None, 0.0
         self.types = set(args.types)
         self.source_exchange = Exchange(f"{args.source}.events", type="topic", durable=True, auto_delete=False)
         self.dlx = Exchange(f"{args.name}.dlx", type="direct", durable=True, auto_delete=False)
@@ -226,12 +227,26 @@ class Subscriber:
                     pass
 
     # -- the feed -----------------------------------------------------------------------------------------
+    def authorization(self) -> str:
+        """The feed wants a bearer token of a subscriber whose scopes name the source (`events:booking`): this
+        system's own, from the identity provider's token endpoint by the client-credentials grant, renewed a
+        minute before it expires (or a fixed --token, for a trial)."""
+        if self.args.token:
+            return f"Bearer {self.args.token}"
+        if self._token is None or time.time() > self._token_expires - 60:
+            form = urlencode({"grant_type": "client_credentials", "client_id": self.args.client_id,
+                              "client_secret": self.args.client_secret}).encode()
+            with urlopen(Request(self.args.token_url, data=form, method="POST"), timeout=30) as response:
+                granted = json.load(response)
+            self._token, self._token_expires = granted["access_token"], time.time() + granted.get("expires_in", 300)
+        return f"Bearer {self._token}"
+
     def read_feed(self, after: int, limit: int) -> list[dict]:
         query = urlencode({"service": self.args.source, "after": after, "limit": limit})
         url = f"{self.args.feed_url.rstrip('/')}/api/v1/events?{query}"
         for attempt in range(1, 6):
             try:
-                with urlopen(url, timeout=30) as response:
+                with urlopen(Request(url, headers={"Authorization": self.authorization()}), timeout=30) as response:
                     return json.load(response)["events"]
             except HTTPError as exc:
                 if exc.code < 500:  # our mistake (unknown service, bad parameter): retrying will not help
@@ -378,10 +393,19 @@ def parse_args(argv=None):
                         help="the JSON file keeping the checkpoint (env SUBSCRIBER_STATE)")
     parser.add_argument("--from-position", type=int, default=None, metavar="N",
                         help="replay: handle again every event after position N (0: everything)")
+    parser.add_argument("--token-url", default=env("OIDC_TOKEN_URL"),
+                        help="the identity provider's token endpoint (env OIDC_TOKEN_URL)")
+    parser.add_argument("--client-id", default=env("OIDC_CLIENT_ID"), help="this system's client (env OIDC_CLIENT_ID)")
+    parser.add_argument("--client-secret", default=env("OIDC_CLIENT_SECRET"),
+                        help="its secret (env OIDC_CLIENT_SECRET; never on a shared command line)")
+    parser.add_argument("--token", default=env("FEED_TOKEN"),
+                        help="a fixed bearer token instead of the client credentials, for a trial (env FEED_TOKEN)")
     parser.add_argument("--max-attempts", type=int, default=int(env("SUBSCRIBER_MAX_ATTEMPTS") or 3),
                         help="tries of handle() before an event is dead-lettered (default 3)")
     args = parser.parse_args(argv)
     missing = [n for n in ("amqp_uri", "feed_url", "name", "source", "types", "state") if not getattr(args, n)]
+    if not args.token:
+        missing += [n for n in ("token_url", "client_id", "client_secret") if not getattr(args, n)]
     if missing:
         parser.error("missing " + ", ".join("--" + n.replace("_", "-") for n in missing))
     wrong = [t for t in args.types if not t.startswith(f"{args.source}.") or t.count(".") != 1]

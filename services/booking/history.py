@@ -1,9 +1,10 @@
 """A slot's bookings as they stood at a past instant, folded from the booking log (time travel)."""
 from datetime import datetime
 
-from shared.clock import parse_instant
+from shared.clock import from_db, to_db
 from shared.contracts import upcast
 from shared.eventstore import Database
+from services.booking.fold import evolve
 
 
 def slot_at(db: Database, branch: str, service: str, start: datetime, instant: datetime) -> list[dict]:
@@ -18,19 +19,15 @@ def slot_at(db: Database, branch: str, service: str, start: datetime, instant: d
             if event.occurred_at > instant:
                 return _in(bookings, branch, service, start)
             event = upcast(event)
-            p = event.payload
-            if event.type == "booking.SlotBooked":
-                bookings[p["reference"]] = {"reference": p["reference"], "branch": p["branch"], "service": p["service"],
-                                            "start": parse_instant(p["start"]), "status": "active",
-                                            "channel": p["channel"], "booked_at": event.occurred_at.isoformat()}
-            elif event.type == "booking.BookingRescheduled" and p["reference"] in bookings:
-                bookings[p["reference"]]["start"] = parse_instant(p["start"])
-            elif event.type in ("booking.BookingCancelled", "booking.BookingExpired") and p["reference"] in bookings:
-                bookings[p["reference"]]["status"] = "cancelled" if event.type.endswith("Cancelled") else "expired"
+            reference = event.payload.get("reference")
+            if (booking := evolve(bookings.get(reference), event)) is not None:
+                bookings[reference] = booking
         after = page[-1].position
     return _in(bookings, branch, service, start)
 
 
 def _in(bookings: dict, branch: str, service: str, start: datetime) -> list[dict]:
-    return [{k: v for k, v in b.items() if k != "start"} for b in bookings.values()
-            if (b["branch"], b["service"], b["start"]) == (branch, service, start)]
+    slot = (branch, service, to_db(start))
+    return [{"reference": b["reference"], "branch": b["branch"], "service": b["service"], "status": b["status"],
+             "channel": b["channel"], "booked_at": from_db(b["created_at"]).isoformat()}
+            for b in bookings.values() if (b["branch"], b["service"], b["start"]) == slot]

@@ -1,11 +1,21 @@
-"""The booking service's tables: the schedule it decides against (from availability's events) and its
-bookings, written in the same transaction as the events that change them."""
-from functools import lru_cache
+"""The booking service's tables and every statement on them: its copy of the catalogue (the schedule it decides
+against, from availability's events), the people booking, and the bookings. Commands write a booking in the
+transaction of the events that change it; `project` and `rebuild` derive the same table from the log (fold.py),
+which is how `mawaeed replay booking` checks that the two agree.
+
+Rows are as stored, instants naive UTC (shared.clock.to_db); instants given to these functions are aware.
+"""
+from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import catalogue
+from shared.clock import to_db
 from shared.dependencies import service_metadata
+from shared.errors import ConcurrencyError
+from shared.vault import personal, scrub
+from services.booking import fold
 
 metadata = service_metadata()
 catalogue.catalogue_tables(metadata)
@@ -14,15 +24,15 @@ bookings = sa.Table(
     "bookings", metadata,
     sa.Column("reference", sa.String(16), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),  # bumped by every change: concurrent commands conflict
-    sa.Column("cpr", sa.String(9), nullable=False),
+    personal(sa.Column("cpr", sa.String(9), nullable=False)),
     sa.Column("branch", sa.String(64), nullable=False),
     sa.Column("service", sa.String(64), nullable=False),
     sa.Column("start", sa.DateTime, nullable=False),  # naive UTC
     sa.Column("end", sa.DateTime, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # active | cancelled | expired (nobody came)
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("mobile", sa.String(32)),
-    sa.Column("email", sa.String(254)),
+    personal(sa.Column("name", sa.String(200), nullable=False)),
+    personal(sa.Column("mobile", sa.String(32))),
+    personal(sa.Column("email", sa.String(254))),
     sa.Column("language", sa.String(2), nullable=False),
     sa.Column("channel", sa.String(16), nullable=False),  # web | app | call_centre | counter
     sa.Column("created_at", sa.DateTime, nullable=False),
@@ -42,71 +52,96 @@ people = sa.Table(
 CATALOGUE_CONSUMER = "booking.catalogue"
 
 
+# -- what commands read and write -------------------------------------------------------------------------
+
+def booking(uow, reference: str):
+    """The booking row with this (normalised) reference, or None."""
+    return uow.execute(sa.select(bookings).where(bookings.c.reference == reference)).first()
+
+
+def active_bookings(uow, cpr: str, after: datetime) -> list:
+    """(reference, service, start) of the person's active bookings that start after `after`."""
+    return uow.execute(sa.select(bookings.c.reference, bookings.c.service, bookings.c.start).where(
+        bookings.c.cpr == cpr, bookings.c.status == "active", bookings.c.start > to_db(after))).all()
+
+
+def bookings_of(uow, cpr: str) -> list:
+    """All of a person's bookings, soonest first."""
+    return uow.execute(sa.select(bookings).where(bookings.c.cpr == cpr).order_by(bookings.c.start)).all()
+
+
+def claim_person(uow, cpr: str) -> None:
+    """Create or bump the person's row. It stays locked until commit, so two bookings by one person take turns
+    and the second checks the per-person rules against what the first committed."""
+    upsert = (postgresql.insert if uow.conn.dialect.name == "postgresql" else sqlite.insert)(people)
+    uow.execute(upsert.values(cpr=cpr, version=1).on_conflict_do_update(
+        index_elements=[people.c.cpr], set_={"version": people.c.version + 1}))
+
+
+def slot_version_and_taken(uow, stream: str, branch: str, service: str, start: datetime) -> tuple[int, int]:
+    """(the slot stream's version, the slot's active bookings), in one statement and so from one snapshot: a
+    booking committed after it has moved the version, and an append at the version read fails."""
+    taken = sa.select(sa.func.count()).select_from(bookings).where(
+        bookings.c.branch == branch, bookings.c.service == service, bookings.c.start == to_db(start),
+        bookings.c.status == "active").scalar_subquery()
+    return tuple(uow.execute(sa.select(uow.store.version_of(stream), taken)).one())
+
+
+def bump(uow, reference: str, version: int) -> None:
+    """Compare-and-set the booking's version: ConcurrencyError when someone else changed it meanwhile."""
+    done = uow.execute(bookings.update().where(bookings.c.reference == reference, bookings.c.version == version)
+                       .values(version=version + 1)).rowcount
+    if done != 1:
+        raise ConcurrencyError(f"bookings {reference} changed meanwhile")
+
+
+def insert(uow, row: dict) -> None:
+    uow.execute(bookings.insert().values(row))
+
+
+def update(uow, reference: str, **values) -> None:
+    uow.execute(bookings.update().where(bookings.c.reference == reference).values(values))
+
+
+def forget(uow, cpr: str) -> int:
+    """Scrub the person's personal columns from their bookings (as the log now reads them) and drop their row;
+    returns the bookings scrubbed."""
+    scrubbed = scrub(uow, bookings, bookings.c.cpr == cpr)
+    uow.execute(people.delete().where(people.c.cpr == cpr))
+    return scrubbed
+
+
+# -- the bookings table from the log ----------------------------------------------------------------------
+
 def project(uow, event) -> None:
-    """The bookings table as the log describes it. Commands write the table directly, in the transaction of
-    their events; `mawaeed replay booking` rebuilds it with this and compares, which checks that the two agree."""
-    from shared.clock import parse_instant, to_db
-    p, table = event.payload, bookings
-    where = table.c.reference == p.get("reference")
-    if event.type == "booking.SlotBooked":
-        person = p["person"]
-        uow.execute(table.insert().values(
-            reference=p["reference"], version=0, cpr=person["cpr"], branch=p["branch"], service=p["service"],
-            start=to_db(parse_instant(p["start"])), end=to_db(parse_instant(p["end"])), status="active",
-            name=person["name"], mobile=person.get("mobile"), email=person.get("email"),
-            language=person["language"], channel=p["channel"], created_at=to_db(event.occurred_at),
-            updated_at=to_db(event.occurred_at)))
-    elif event.type == "booking.BookingCancelled":
-        uow.execute(table.update().where(where).values(status="cancelled"))
-    elif event.type == "booking.BookingExpired":
-        uow.execute(table.update().where(where).values(status="expired"))
-    elif event.type == "booking.BookingRescheduled":
-        uow.execute(table.update().where(where).values(start=to_db(parse_instant(p["start"])),
-                                                        end=to_db(parse_instant(p["end"]))))
-
-
-@lru_cache(maxsize=1 << 16)
-def _db_instant(text: str):
-    from shared.clock import parse_instant, to_db
-    return to_db(parse_instant(text))
+    """The bookings table as the log describes it, one event (upcast) at a time: fold.evolve, written."""
+    booked = fold.evolve(None, event)
+    if booked is not None:
+        insert(uow, booked)
+    elif changes := fold.evolve({}, event):  # a booking already written: set what the event changes
+        update(uow, event.payload["reference"], **changes)
 
 
 def rebuild(uow, pages) -> None:
-    """`project` over pages of events into an empty table (a replay), two statements a page: the page's new
-    bookings, their later changes in the page folded in, and the changes to bookings of earlier pages."""
-    from shared.clock import to_db
-    table = bookings
-    change = table.update().where(table.c.reference == sa.bindparam("ref")).values(
-        status=sa.func.coalesce(sa.bindparam("new_status"), table.c.status),
-        start=sa.func.coalesce(sa.bindparam("new_start"), table.c.start),
-        end=sa.func.coalesce(sa.bindparam("new_end"), table.c.end))
+    """`project` over pages of events into an empty table (a replay), folded in memory and written in two
+    statements a page: the page's new bookings with their later changes in the page, then the changes to
+    bookings of earlier pages."""
+    change = bookings.update().where(bookings.c.reference == sa.bindparam("ref")).values(
+        status=sa.func.coalesce(sa.bindparam("new_status"), bookings.c.status),
+        start=sa.func.coalesce(sa.bindparam("new_start"), bookings.c.start),
+        end=sa.func.coalesce(sa.bindparam("new_end"), bookings.c.end))
     for page in pages:
-        new, changed = {}, {}
+        new, changed = {}, {}  # by reference: whole rows; what changed in rows already written
         for event in page:
-            p, type_ = event.payload, event.type
-            if type_ == "booking.SlotBooked":
-                person, at = p["person"], to_db(event.occurred_at)
-                new[p["reference"]] = {
-                    "reference": p["reference"], "version": 0, "cpr": person["cpr"], "branch": p["branch"],
-                    "service": p["service"], "start": _db_instant(p["start"]), "end": _db_instant(p["end"]),
-                    "status": "active", "name": person["name"], "mobile": person.get("mobile"),
-                    "email": person.get("email"), "language": person["language"], "channel": p["channel"],
-                    "created_at": at, "updated_at": at}
-                continue
-            if type_ == "booking.BookingCancelled":
-                values = {"status": "cancelled"}
-            elif type_ == "booking.BookingExpired":
-                values = {"status": "expired"}
-            elif type_ == "booking.BookingRescheduled":
-                values = {"start": _db_instant(p["start"]), "end": _db_instant(p["end"])}
-            else:
-                continue
-            if p["reference"] in new:
-                new[p["reference"]].update(values)
-            else:
-                changed.setdefault(p["reference"], {"ref": p["reference"], "new_status": None, "new_start": None,
-                                                    "new_end": None}).update({f"new_{k}": v for k, v in values.items()})
+            reference = event.payload.get("reference")
+            if reference in new:
+                new[reference] = fold.evolve(new[reference], event)
+            elif (booked := fold.evolve(None, event)) is not None:
+                new[reference] = booked
+            elif changes := fold.evolve(changed.get(reference, {}), event):
+                changed[reference] = changes
         if new:
-            uow.execute(table.insert(), list(new.values()))
+            uow.execute(bookings.insert(), list(new.values()))
         if changed:
-            uow.execute(change, list(changed.values()))
+            uow.execute(change, [{"ref": reference, "new_status": c.get("status"), "new_start": c.get("start"),
+                                  "new_end": c.get("end")} for reference, c in changed.items()])

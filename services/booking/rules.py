@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared import schedule
-from shared.errors import Conflict
+from shared.errors import Conflict, NotFound
 
 
 MAX_ACTIVE_BOOKINGS = 3
@@ -54,3 +54,44 @@ def check_person(active: list[ActiveBooking], service_id: str, limit: int = MAX_
     if len(active) >= limit:
         raise Conflict(f"You already have {len(active)} active bookings, the most allowed.", code="BOOKING_LIMIT",
                        message_ar=f"لديك {len(active)} حجوزات قائمة، وهو الحد الأقصى المسموح.")
+
+
+def check_owner(booking, cpr: str) -> None:
+    """A booking (a row, or None) is shown and changed only for the person it belongs to: to anyone else it looks
+    exactly like an unknown reference, so a reference cannot be used to learn whose it is."""
+    if booking is None or booking.cpr != cpr:
+        raise NotFound("No booking has this reference and CPR.", code="BOOKING_NOT_FOUND",
+                       message_ar="لا يوجد حجز بهذا الرقم المرجعي ورقم الهوية.")
+
+
+def check_cancel(status: str, start: datetime, now: datetime) -> bool:
+    """Whether cancelling changes anything: cancelling twice is not an error. A started appointment stays."""
+    if status == "cancelled":
+        return False
+    if start <= now:
+        raise Conflict("This appointment has already started and can no longer be cancelled.",
+                       code="BOOKING_STARTED", message_ar="بدأ هذا الموعد ولا يمكن إلغاؤه الآن.")
+    return True
+
+
+def check_reschedule(status: str, start: datetime, new_start: datetime, now: datetime) -> bool:
+    """Whether moving to `new_start` changes anything (already there: nothing to do). Only an active booking that
+    has not started moves; whether `new_start` can be booked is bookable_slot's to say."""
+    if status != "active":
+        raise Conflict("A cancelled booking cannot be rescheduled; make a new booking.",
+                       code="BOOKING_CANCELLED", message_ar="لا يمكن تغيير موعد حجز ملغى، يرجى إنشاء حجز جديد.")
+    if start <= now:
+        raise Conflict("This appointment has already started and can no longer be moved.",
+                       code="BOOKING_STARTED", message_ar="بدأ هذا الموعد ولا يمكن تغييره الآن.")
+    return new_start != start
+
+
+def expires(status: str) -> bool:
+    """Whether a booking nobody came for is recorded as expired: only an active one (the queue may say it twice)."""
+    return status == "active"
+
+
+def records_erasure(forgot_something: bool, recorded_before: bool) -> bool:
+    """Whether erasing a person records PersonErased: once for a person never erased (other services may know
+    them), again only when there was something left to forget. Erasing twice records nothing new."""
+    return forgot_something or not recorded_before

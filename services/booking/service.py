@@ -1,4 +1,4 @@
-"""The booking service: thin nameko glue over commands.py (decisions) and rules.py (the rules)."""
+"""The booking service: thin nameko glue, requests and messages in, commands.py (which decides with rules.py) out."""
 from marshmallow import Schema, fields, validate
 from nameko.dependency_providers import Config
 
@@ -7,37 +7,49 @@ from shared.clock import clock
 from shared.contracts.booking import CHANNELS
 from shared.contracts.fields import validate_cpr
 from shared.messaging import subscribe
-from shared.dependencies import Storage
-from shared.web import api, parse_json, parse_query
+from shared.dependencies import Guard, Storage
+from shared.auth import forbidden
+from shared.errors import InvalidInput
+from shared.web import api, parse_json, person_cpr
 from services.booking import commands, projection
 
 
 class Cpr(Schema):
-    cpr = fields.String(required=True, validate=validate_cpr)
+    # the person's CPR: required, unless a signed-in citizen's token gives it (shared.web.person_cpr)
+    cpr = fields.String(load_default=None, validate=validate_cpr)
 
 
 class BookingRequest(Cpr):
     branch = fields.String(required=True, validate=validate.Length(min=1, max=64))
     service = fields.String(required=True, validate=validate.Length(min=1, max=64))
     start = fields.AwareDateTime(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))  # a citizen's: their token's
     mobile = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"\+?[0-9]{8,15}\Z"))
     email = fields.Email(load_default=None, allow_none=True)
     language = fields.String(required=True, validate=validate.OneOf(["ar", "en"]))
     channel = fields.String(load_default="web", validate=CHANNELS)  # how the booking is made
+    altcha = fields.String(load_default=None, validate=validate.Length(max=4000))  # a solved release-day challenge
 
 
 class RescheduleRequest(Cpr):
     start = fields.AwareDateTime(required=True)
 
 
+class Erasure(Schema):
+    cpr = fields.String(required=True, validate=validate_cpr)
+    reason = fields.String(required=True, validate=validate.Length(min=5, max=500))
+
+
 # Built once: a schema's fields are set up when it is made, and that is most of a small request's validation.
 BOOKING_REQUEST, CPR_ONLY, RESCHEDULE_REQUEST = BookingRequest(), Cpr(), RescheduleRequest()
+NAME_REQUIRED = InvalidInput("Some fields are missing or invalid.", message_ar="بعض الحقول ناقصة أو غير صحيحة.",
+                             fields={"name": ["The person's full name is required."]})
 
 
 class BookingService:
     name = "booking"
     db = Storage(projection.metadata)
+    guard = Guard()
     config = Config()
 
     on_catalogue_event = catalogue.keep_copy(projection.CATALOGUE_CONSUMER)
@@ -48,18 +60,50 @@ class BookingService:
 
     @api("POST", "/api/v1/bookings")
     def book(self, request):
+        limits = self.guard.limits
+        limits.count("booking", request.caller)  # by address first: even a malformed request counts
         booking = parse_json(request, BOOKING_REQUEST)
+        booking["cpr"] = person_cpr(request, booking["cpr"])
+        booking["name"] = booking["name"] or request.caller.principal.name
+        if not booking["name"]:
+            raise NAME_REQUIRED
+        limits.hit("booking", cpr=booking["cpr"])
+        self.guard.challenge.check(booking.pop("altcha"))
         return 201, commands.book(self.db, booking, clock.now(), self.config["MAWAEED_MAX_ACTIVE_BOOKINGS"])
+
+    @api("GET", "/api/v1/challenge")
+    def challenge(self, request):
+        """A fresh release-day challenge (ALTCHA) to solve before booking, when MAWAEED_BOOKING_CHALLENGE is on."""
+        return {**self.guard.challenge.new(), "required": self.guard.challenge.on}
 
     @api("GET", "/api/v1/bookings/<reference>")
     def get(self, request, reference):
-        return commands.get(self.db, reference, parse_query(request, CPR_ONLY)["cpr"])
+        cpr = person_cpr(request)
+        with self.guard.limits.guessing("read", request.caller, cpr):
+            return commands.get(self.db, reference, cpr)
 
     @api("POST", "/api/v1/bookings/<reference>/cancel")
     def cancel(self, request, reference):
-        return commands.cancel(self.db, reference, parse_json(request, CPR_ONLY)["cpr"], clock.now())
+        cpr = person_cpr(request, parse_json(request, CPR_ONLY)["cpr"])
+        with self.guard.limits.guessing("change", request.caller, cpr):
+            return commands.cancel(self.db, reference, cpr, clock.now())
 
     @api("POST", "/api/v1/bookings/<reference>/reschedule")
     def reschedule(self, request, reference):
         body = parse_json(request, RESCHEDULE_REQUEST)
-        return commands.reschedule(self.db, reference, body["cpr"], body["start"], clock.now())
+        cpr = person_cpr(request, body["cpr"])
+        with self.guard.limits.guessing("change", request.caller, cpr):
+            return commands.reschedule(self.db, reference, cpr, body["start"], clock.now())
+
+    @api("GET", "/api/v1/me/bookings", allow=("citizen",))
+    def my_bookings(self, request):
+        """A signed-in citizen's bookings, at every branch of every directorate."""
+        if not request.caller.principal.cpr:
+            raise forbidden("This token names no person (its national-eID claim is missing).")
+        return {"bookings": commands.bookings_of(self.db, request.caller.principal.cpr)}
+
+    @api("POST", "/api/v1/people/erase", allow=("system_admin",))
+    def erase(self, request):
+        """Forget a person (crypto-shredding), over HTTP: the CPR in the body, never in the URL, and a reason."""
+        body = parse_json(request, Erasure())
+        return commands.erase(self.db, body["cpr"], {**request.caller.actor, "reason": body["reason"]})

@@ -64,6 +64,7 @@ def replay(args) -> int:
     service's replay.py does the work (one signature, one report shape); this only opens and prints."""
     import importlib
 
+    from shared.auth import service_credentials
     from shared.dependencies import open_database, service_metadata
     from shared.projection import Logs
     service = args.service if args.projection == "catalogue" else args.projection
@@ -73,7 +74,8 @@ def replay(args) -> int:
     direct = (lambda source: open_database(nameko_config(), source, service_metadata())) if args.direct else None
     bar, advance = _log_progress(db, f"replaying {args.projection}")
     with bar:
-        reports = replay_module.replay(db, Logs(db, args.api, direct), advance)
+        logs = Logs(db, args.api, direct, service_credentials(nameko_config()).authorization)
+        reports = replay_module.replay(db, logs, advance)
     for report in reports:
         _print_report(report)
     return 0 if all(report.identical for report in reports) else 1
@@ -193,6 +195,49 @@ def erase_person(args) -> int:
     return 0
 
 
+def audit(args) -> int:
+    """Who did what at a branch on a day, from the queue's log (beside the queue service, against its database)."""
+    import json
+    from datetime import date
+
+    from shared.dependencies import open_database
+    from services.queue import audit as queue_audit, projection
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"{args.date!r} is not a date like 2026-12-07", file=sys.stderr)
+        return 2
+    entries = queue_audit.trail(open_database(nameko_config(), "queue", projection.metadata), args.branch, day)
+    if args.json:
+        print(json.dumps(entries, ensure_ascii=False, indent=2))
+        return 0
+    for entry in entries:
+        actor = entry["actor"] or {}
+        who = f"{actor.get('role', '-')} {actor.get('subject', '(the suite or the public)')}"
+        details = " ".join(f"{k}={v}" for k, v in entry["details"].items() if k != "ticket_id")
+        print(f"{entry['at'][11:19]}  {entry['event']:<18} {who:<40} {details}")
+    print(f"{len(entries)} events at {args.branch} on {day}")
+    return 0
+
+
+def issue_token(args) -> int:
+    """Print a token of the embedded development issuer (same MAWAEED_DATA_DIR as the suite) for any role."""
+    from shared.auth import ROLES, development_issuer
+    from shared.issuer import parse_ttl
+    if args.role not in ROLES:
+        print(f"unknown role {args.role!r}; choose from {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    try:
+        issuer = development_issuer(nameko_config())
+        ttl = parse_ttl(args.ttl)
+    except (RuntimeError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(issuer.issue(args.role, branches=args.branch, directorates=[args.directorate] if args.directorate else [],
+                       counter=args.counter, cpr=args.cpr, scopes=args.scope, ttl_seconds=ttl, subject=args.subject))
+    return 0
+
+
 def main(argv=None) -> int:
     logs.configure()
     parser = argparse.ArgumentParser(prog="mawaeed", description=__doc__)
@@ -237,6 +282,23 @@ def main(argv=None) -> int:
     p_erase = sub.add_parser("erase", help="forget a person: their CPR, name and contacts read as erased everywhere")
     p_erase.add_argument("cpr")
     p_erase.set_defaults(func=erase_person)
+    p_audit = sub.add_parser("audit", help="who did what at a branch on a day (the queue's log, with each actor)")
+    p_audit.add_argument("--branch", required=True)
+    p_audit.add_argument("--date", required=True, help="the local date, e.g. 2026-12-07")
+    p_audit.add_argument("--json", action="store_true", help="the entries as JSON")
+    p_audit.set_defaults(func=audit)
+    p_token = sub.add_parser("token", help="tokens of the embedded development issuer (never in production)")
+    token_sub = p_token.add_subparsers(dest="token_command", required=True)
+    p_issue = token_sub.add_parser("issue", help="print a signed token for a role (and its places)")
+    p_issue.add_argument("--role", required=True)
+    p_issue.add_argument("--branch", action="append", default=[], help="a branch it acts at (repeatable)")
+    p_issue.add_argument("--directorate", help="the directorate of a directorate_admin")
+    p_issue.add_argument("--counter", help="a clerk's counter")
+    p_issue.add_argument("--cpr", help="a citizen's CPR (as a national eID would give it)")
+    p_issue.add_argument("--scope", action="append", default=[], help="e.g. events:booking, events:personal")
+    p_issue.add_argument("--subject", help="who the token names (default: the role and a random suffix)")
+    p_issue.add_argument("--ttl", default="8h", help="how long it lasts: 30m, 8h, 2d (default 8h)")
+    p_issue.set_defaults(func=issue_token)
     p_at = sub.add_parser("at", help="time travel: a waiting room or a slot's bookings as they were at an instant")
     at_sub = p_at.add_subparsers(dest="what", required=True)
     p_at_queue = at_sub.add_parser("queue", help="a branch's waiting room")

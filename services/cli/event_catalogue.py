@@ -168,9 +168,16 @@ ENVELOPE_SCHEMA = {
         "causation_id": {"type": ["string", "null"],
                          "description": "The event_id of the event that caused this one, if any."},
         "directorate": {"type": ["string", "null"], "description": "The directorate the event concerns, if any."},
+        "actor": {"type": ["object", "null"],
+                  "description": "Who did it, when a member of staff, a device or a system did (null for the public "
+                                 "and the suite itself): `subject` (the token's subject), `role`, and where it "
+                                 "applies `branch` and `counter`. Never a token, never a CPR.",
+                  "properties": {"subject": {"type": "string"}, "role": {"type": "string"},
+                                 "branch": {"type": "string"}, "counter": {"type": "string"}},
+                  "required": ["subject", "role"]},
         "payload": {"type": "object", "description": "The event's data: see the contract of its type and version."},
     },
-    "required": ["causation_id", "correlation_id", "directorate", "event_id", "occurred_at", "payload",
+    "required": ["actor", "causation_id", "correlation_id", "directorate", "event_id", "occurred_at", "payload",
                  "position", "stream_id", "stream_version", "type", "version"],
     "additionalProperties": False,
 }

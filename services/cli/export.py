@@ -4,31 +4,13 @@ A CPR, name, mobile number or email anywhere in a payload is replaced by a keyed
 export key), so one person's bookings and visits still join up across events and exports made with the same key,
 while the export itself names nobody. Only an explicit `clear=True` writes them as they are.
 """
-import hashlib
-import hmac
 import json
 from datetime import datetime
 from pathlib import Path
 
 from shared.events import Event
 from shared.eventstore import Database
-
-PERSONAL_FIELDS = ("cpr", "name", "mobile", "email")
-
-
-def pseudonym(value: str, key: str, field: str) -> str:
-    digest = hmac.new(key.encode(), f"{field}:{value}".encode(), hashlib.sha256).hexdigest()[:20]
-    return f"{field}-{digest}"
-
-
-def pseudonymise(payload, key: str):
-    if isinstance(payload, dict):
-        return {k: (pseudonym(str(v), key, "cpr" if k == "cpr" else "contact") if v is not None else None)
-                if k in PERSONAL_FIELDS else pseudonymise(v, key) for k, v in payload.items()}
-    if isinstance(payload, list):
-        return [pseudonymise(v, key) for v in payload]
-    return payload
-
+from shared.masking import pseudonymise
 
 def select(db: Database, since: datetime | None, until: datetime | None, types: set | None, page: int = 5000):
     """The service's events in log order, filtered by occurrence time and type, page by page."""

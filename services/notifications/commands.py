@@ -38,9 +38,8 @@ def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime,
 
 def on_booking_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
     projection.apply_booking_event(uow, event)
-    if event.type == "booking.PersonErased":
-        return  # their pending messages find no address and are withdrawn when due
-    contact = projection.contact(uow, event.payload["reference"])
+    # PersonErased names no booking: their pending messages find no address and are withdrawn when due
+    contact = projection.contact(uow, event.payload.get("reference"))
     withdraw_reminders(uow, contact, now, settings)
     schedule(uow, event, contact, now, settings)
 
@@ -55,7 +54,7 @@ def withdraw_reminders(uow: UnitOfWork, contact: dict | None, now: datetime, set
 
 def on_queue_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
     projection.apply_queue_event(uow, event)
-    if event.type in ("queue.TicketCalled", "queue.TicketServed"):
+    if event.type in plan.RULES:  # a check-in calls for no message: look nobody up
         ticket = projection.ticket(uow, event.payload["ticket_id"])
         contact = projection.contact(uow, ticket["reference"]) if ticket else None  # walk-ins left no contact
         schedule(uow, event, contact and {**contact, "ticket_number": ticket["number"]}, now, settings)

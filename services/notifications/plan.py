@@ -45,46 +45,80 @@ def channels_of(contact: dict | None) -> list[str]:
             if to and to != ERASED]
 
 
-def plan(event: Event, contact: dict | None, now: datetime, settings: Settings = Settings()) -> list[Planned]:
-    """The messages `event` calls for. `contact` is the booking as it stands after the event (None when the
-    person left no way to reach them, e.g. a walk-in)."""
-    name, p = event.type.split(".", 1)[1], event.payload
-    channels = channels_of(contact)
-    reference = contact["reference"] if contact else None
+@dataclass(frozen=True)
+class _Occasion:
+    """What a rule decides from: the event, the booking as it stands after it, and when it is planned."""
+    event: Event
+    contact: dict | None
+    now: datetime
+    settings: Settings
 
-    def fresh(kind):
-        return now - event.occurred_at <= settings.max_age[kind]
+    @property
+    def channels(self) -> list[str]:
+        return channels_of(self.contact)
 
-    def reminders(start: datetime) -> list[Planned]:
+    @property
+    def reference(self) -> str | None:
+        return self.contact["reference"] if self.contact else None
+
+    def fresh(self, kind: str) -> bool:
+        return self.now - self.event.occurred_at <= self.settings.max_age[kind]
+
+    def notices(self, kind: str, about: str, **fields) -> list[Planned]:
+        """One `kind` message now on each channel, keyed `kind:channel:about`; none when too old to matter."""
+        return [Planned(f"{kind}:{c}:{about}", kind, c, self.now, self.reference, **fields)
+                for c in self.channels] if self.fresh(kind) else []
+
+    def reminders(self, start: datetime) -> list[Planned]:
         # none when the booking was made inside the reminder period: the confirmation said it all
-        if start - event.occurred_at < settings.reminder_before or start <= now:
+        if start - self.event.occurred_at < self.settings.reminder_before or start <= self.now:
             return []
-        due = max(start - settings.reminder_before, now)
-        return [Planned(f"reminder:{c}:{reference}@{start.isoformat()}", "reminder", c, due, reference,
-                        appointment_start=start) for c in channels]
+        due = max(start - self.settings.reminder_before, self.now)
+        return [Planned(f"reminder:{c}:{self.reference}@{start.isoformat()}", "reminder", c, due, self.reference,
+                        appointment_start=start) for c in self.channels]
 
-    if name == "SlotBooked":
-        start = contact["start"]
-        confirmations = [Planned(f"confirmation:{c}:{reference}", "confirmation", c, now, reference,
-                                 appointment_start=start) for c in channels] if fresh("confirmation") else []
-        return confirmations + reminders(start)
-    if name == "BookingRescheduled":
-        start = contact["start"]
-        notices = [Planned(f"reschedule:{c}:{event.event_id}", "reschedule", c, now, reference,
-                           appointment_start=start, details={"previous_start": p["previous_start"]})
-                   for c in channels] if fresh("reschedule") else []
-        return notices + reminders(start)
-    if name == "BookingCancelled" and fresh("cancellation"):
-        return [Planned(f"cancellation:{c}:{reference}", "cancellation", c, now, reference,
-                        appointment_start=contact["start"]) for c in channels]
-    if name == "TicketCalled" and "sms" in channels and fresh("called"):
-        return [Planned(f"called:sms:{event.event_id}", "called", "sms", now, reference, p["ticket_id"],
-                        details={"ticket_number": p["number"], "counter": p["counter"]})]
-    if name == "TicketServed" and channels and fresh("survey"):
-        channel = "sms" if "sms" in channels else "email"  # one invitation, by the quickest way
-        return [Planned(f"survey:{channel}:{p['ticket_id']}", "survey", channel, now, reference, p["ticket_id"],
-                        details={"ticket_number": contact.get("ticket_number", "")})]
-    return []
+
+def _booked(o: _Occasion) -> list[Planned]:
+    start = o.contact["start"]
+    return o.notices("confirmation", o.reference, appointment_start=start) + o.reminders(start)
+
+
+def _rescheduled(o: _Occasion) -> list[Planned]:
+    start = o.contact["start"]
+    return o.notices("reschedule", o.event.event_id, appointment_start=start,
+                     details={"previous_start": o.event.payload["previous_start"]}) + o.reminders(start)
+
+
+def _cancelled(o: _Occasion) -> list[Planned]:
+    return o.notices("cancellation", o.reference, appointment_start=o.contact["start"]) if o.contact else []
+
+
+def _called(o: _Occasion) -> list[Planned]:
+    p = o.event.payload
+    if "sms" not in o.channels or not o.fresh("called"):
+        return []
+    return [Planned(f"called:sms:{o.event.event_id}", "called", "sms", o.now, o.reference, p["ticket_id"],
+                    details={"ticket_number": p["number"], "counter": p["counter"]})]
+
+
+def _served(o: _Occasion) -> list[Planned]:
+    if not o.channels or not o.fresh("survey"):
+        return []
+    ticket_id = o.event.payload["ticket_id"]
+    channel = "sms" if "sms" in o.channels else "email"  # one invitation, by the quickest way
+    return [Planned(f"survey:{channel}:{ticket_id}", "survey", channel, o.now, o.reference, ticket_id,
+                    details={"ticket_number": o.contact.get("ticket_number", "")})]
+
+
+RULES = {"booking.SlotBooked": _booked, "booking.BookingRescheduled": _rescheduled,
+         "booking.BookingCancelled": _cancelled, "queue.TicketCalled": _called, "queue.TicketServed": _served}
+
+
+def plan(event: Event, contact: dict | None, now: datetime, settings: Settings = Settings()) -> list[Planned]:
+    """The messages `event` calls for (none for an event without a rule). `contact` is the booking as it stands
+    after the event (None when the person left no way to reach them, e.g. a walk-in)."""
+    rule = RULES.get(event.type)
+    return rule(_Occasion(event, contact, now, settings)) if rule else []
 
 
 def withdrawal(kind: str, due_at: datetime, appointment_start: datetime | None, contact: dict | None,

@@ -6,11 +6,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from shared import catalogue, vault
-from shared.masking import ERASED
 from shared.clock import from_db, parse_instant, to_db
-from shared.events import Event
 from shared.dependencies import service_metadata
+from shared.events import Event
 from shared.eventstore import UnitOfWork
+from shared.projection import Handlers
 
 BOOKINGS_CONSUMER = "notifications.bookings"
 QUEUE_CONSUMER = "notifications.queue"
@@ -18,14 +18,14 @@ CATALOGUE_CONSUMER = "notifications.catalogue"
 
 metadata = service_metadata()
 catalogue.catalogue_tables(metadata)
-contacts = sa.Table(
+contacts = sa.Table(  # personal columns read "[erased]" once their person is forgotten (shared/vault.py)
     "contacts", metadata,
     sa.Column("reference", sa.String(16), primary_key=True),
-    sa.Column("cpr", sa.String(9), nullable=False),
+    vault.personal(sa.Column("cpr", sa.String(9), nullable=False)),
     sa.Column("subject", sa.String(24), nullable=False, index=True),  # who, without the CPR (shared/vault.py)
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("mobile", sa.String(32)),
-    sa.Column("email", sa.String(254)),
+    vault.personal(sa.Column("name", sa.String(200), nullable=False)),
+    vault.personal(sa.Column("mobile", sa.String(32))),
+    vault.personal(sa.Column("email", sa.String(254))),
     sa.Column("language", sa.String(2), nullable=False),
     sa.Column("branch", sa.String(64), nullable=False),
     sa.Column("service", sa.String(64), nullable=False),
@@ -57,35 +57,48 @@ messages = sa.Table(
 )
 
 
-def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
-    p = event.payload
-    if event.type == "booking.SlotBooked":
-        person = p["person"]
-        uow.execute(contacts.insert().values(
-            reference=p["reference"], cpr=person["cpr"], subject=vault.subject_of(person["cpr"]),
-            name=person["name"], mobile=person.get("mobile"), email=person.get("email"),
-            language=person["language"], branch=p["branch"], service=p["service"],
-            start=to_db(parse_instant(p["start"])), status="active"))
-        return
-    if event.type == "booking.PersonErased":  # forget their contacts; nothing more is sent to them
-        uow.execute(contacts.update().where(contacts.c.subject == p["subject"]).values(
-            cpr=ERASED, name=ERASED,
-            mobile=sa.case((contacts.c.mobile.is_(None), None), else_=ERASED),
-            email=sa.case((contacts.c.email.is_(None), None), else_=ERASED)))
-        return
-    if event.type == "booking.BookingRescheduled":
-        values = {"start": to_db(parse_instant(p["start"]))}
-    elif event.type in ("booking.BookingCancelled", "booking.BookingExpired"):
-        values = {"status": "cancelled" if event.type.endswith("Cancelled") else "expired"}
-    else:
-        return
-    uow.execute(contacts.update().where(contacts.c.reference == p["reference"]).values(values))
+# Each projection is a table of handlers by event type: booking's events into contacts, the queue's into tickets.
+apply_booking_event = Handlers()
+apply_queue_event = Handlers()
 
 
-def apply_queue_event(uow: UnitOfWork, event: Event) -> None:
+@apply_booking_event.on("booking.SlotBooked")
+def _booked(uow: UnitOfWork, event: Event) -> None:
+    p, person = event.payload, event.payload["person"]
+    uow.execute(contacts.insert().values(
+        reference=p["reference"], cpr=person["cpr"], subject=vault.subject_of(person["cpr"]),
+        name=person["name"], mobile=person.get("mobile"), email=person.get("email"),
+        language=person["language"], branch=p["branch"], service=p["service"],
+        start=to_db(parse_instant(p["start"])), status="active"))
+
+
+def _update_contact(uow: UnitOfWork, event: Event, **values) -> None:
+    uow.execute(contacts.update().where(contacts.c.reference == event.payload["reference"]).values(values))
+
+
+@apply_booking_event.on("booking.BookingRescheduled")
+def _moved(uow: UnitOfWork, event: Event) -> None:
+    _update_contact(uow, event, start=to_db(parse_instant(event.payload["start"])))
+
+
+ENDED = {"booking.BookingCancelled": "cancelled", "booking.BookingExpired": "expired"}  # the status each leaves
+
+
+@apply_booking_event.on(*ENDED)
+def _ended(uow: UnitOfWork, event: Event) -> None:
+    _update_contact(uow, event, status=ENDED[event.type])
+
+
+@apply_booking_event.on("booking.PersonErased")
+def _erased(uow: UnitOfWork, event: Event) -> None:
+    """Their contacts read "[erased]", as the log now does: nothing more is sent to them."""
+    vault.forget_person(uow, event.payload["subject"], contacts)
+
+
+@apply_queue_event.on("queue.CustomerCheckedIn")
+def _checked_in(uow: UnitOfWork, event: Event) -> None:
     p = event.payload
-    if event.type == "queue.CustomerCheckedIn":
-        uow.execute(tickets.insert().values(ticket_id=p["ticket_id"], reference=p["reference"], number=p["number"]))
+    uow.execute(tickets.insert().values(ticket_id=p["ticket_id"], reference=p["reference"], number=p["number"]))
 
 
 def contact(uow: UnitOfWork, reference: str | None) -> dict | None:
@@ -106,20 +119,28 @@ def ticket(uow: UnitOfWork, ticket_id: str) -> dict | None:
     return dict(row._mapping) if row else None
 
 
-def project(uow: UnitOfWork, event: Event) -> None:
-    """Apply the service's own events to the messages table."""
-    p, name = event.payload, event.type.split(".", 1)[1]
-    if name == "NotificationScheduled":
-        due = to_db(parse_instant(p["due_at"]))
-        uow.execute(messages.insert().values(
-            key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
-            ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
-            appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
-            status="scheduled", attempts=0, next_attempt_at=due))
-    else:
-        status = {"NotificationSent": "sent", "NotificationFailed": "failed", "NotificationWithdrawn": "withdrawn"}
-        uow.execute(messages.update().where(messages.c.key == p["key"]).values(
-            status=status[name], attempts=p.get("attempts", 0), claimed_until=None))
+# The service's own events, into the messages table.
+project = Handlers()
+SETTLED = {"notifications.NotificationSent": "sent", "notifications.NotificationFailed": "failed",
+           "notifications.NotificationWithdrawn": "withdrawn"}  # the status each leaves
+
+
+@project.on("notifications.NotificationScheduled")
+def _scheduled(uow: UnitOfWork, event: Event) -> None:
+    p = event.payload
+    due = to_db(parse_instant(p["due_at"]))
+    uow.execute(messages.insert().values(
+        key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
+        ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
+        appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
+        status="scheduled", attempts=0, next_attempt_at=due))
+
+
+@project.on(*SETTLED)
+def _settled(uow: UnitOfWork, event: Event) -> None:
+    p = event.payload
+    uow.execute(messages.update().where(messages.c.key == p["key"]).values(
+        status=SETTLED[event.type], attempts=p.get("attempts", 0), claimed_until=None))
 
 
 def known(uow: UnitOfWork, key: str) -> bool:

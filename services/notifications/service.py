@@ -5,17 +5,16 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from shared import catalogue
 from shared.clock import clock
-from shared.contracts.fields import validate_cpr
 from shared.errors import NotFound
 from services.booking.references import normalise_reference
 from shared.messaging import subscribe
 from shared.projection import apply_once
-from shared.dependencies import Storage
-from shared.web import api, parse_query
+from shared.dependencies import Guard, Storage
+from shared.web import api, parse_query, person_cpr
 from services.notifications import channels, commands, plan, projection
 
 
@@ -36,14 +35,14 @@ class Sending(DependencyProvider):
 
 
 class AboutBooking(Schema):
-    reference = fields.String(required=True)
-    cpr = fields.String(required=True, validate=validate_cpr)
+    reference = fields.String(required=True, validate=validate.Length(max=16))
 
 
 class NotificationsService:
     name = "notifications"
     db = Storage(projection.metadata)
     sending = Sending()
+    guard = Guard()
     config = Config()
 
     @subscribe(projection.BOOKINGS_CONSUMER)
@@ -66,11 +65,11 @@ class NotificationsService:
     @api("GET", "/api/v1/notifications")
     def about_booking(self, request):
         """What was sent about a booking, for the person (with their CPR) or a help desk: no addresses shown."""
-        query = parse_query(request, AboutBooking())
-        reference = normalise_reference(query["reference"])
-        with self.db.transaction() as uow:
+        cpr = person_cpr(request)  # the CPR in the X-CPR header (or a citizen's token), never in the URL
+        reference = normalise_reference(parse_query(request, AboutBooking())["reference"])
+        with self.guard.limits.guessing("read", request.caller, cpr), self.db.transaction() as uow:
             person = projection.contact(uow, reference)
-            if person is None or person["cpr"] != query["cpr"]:
+            if person is None or person["cpr"] != cpr:
                 raise NotFound("No booking has this reference and CPR.", code="BOOKING_NOT_FOUND",
                                message_ar="لا يوجد حجز بهذا الرقم المرجعي ورقم الهوية.")
             return {"reference": reference, "messages": projection.messages_about(uow, reference)}

@@ -1,21 +1,22 @@
 """The queue's commands: load a branch's day, decide with domain.py, append to the day's stream at the
-version read first, and project the new events into the waiting-room tables, all in one transaction.
+version read first, and record the new events (folded by domain.evolve) in the waiting-room tables and in the
+day this process keeps, all in one transaction.
 The day's stream is locked for the transaction, so two counters calling at the same instant take turns: the
 second decides on the state the first committed and gets the next ticket. The expected version stays as the
 guard underneath (a conflict is decided again)."""
 import weakref
+from dataclasses import replace
 from datetime import date, datetime
 
 from shared import catalogue, schedule
-from shared.retry import retrying
-from shared.events import NewEvent
+from shared.auth import Caller
 from shared.errors import NotFound
-from services.booking.references import normalise_reference
 from shared.eventstore import Database, UnitOfWork
-from services.queue import feedback
-from services.queue import domain, projection, view
-from services.queue.domain import Day
+from shared.retry import retrying
 from shared.schedule import local_day
+from services.booking.references import normalise_reference
+from services.queue import domain, feedback, projection, view
+from services.queue.domain import Day
 
 
 def queue_stream(branch: str, day: date) -> str:
@@ -33,7 +34,8 @@ def _branch(uow: UnitOfWork, branch_id: str) -> dict:
 class DayCache:
     """The days this process worked on last, each tagged with the day stream's version it reflects. A command
     reads the version under the day's lock anyway: when it matches, the day is current and need not be loaded
-    again (another replica's command, or a rolled-back one, leaves a different version and forces a load)."""
+    again (another replica's command leaves a different version and forces a load). A day is a value that no
+    command changes in place, so one that fails or rolls back leaves the kept day as right as it was."""
 
     def __init__(self, size: int = 64):
         self.size = size
@@ -50,12 +52,9 @@ class DayCache:
         while len(days) > self.size:
             days.pop(next(iter(days)))
 
-    def forget(self, db: Database, branch_id: str | None = None, day: date | None = None) -> None:
-        """One day, or (with no day) all of them: a person's erasure changes tickets outside any day's stream."""
-        if branch_id is None:
-            self.by_db.pop(db, None)
-        else:
-            self.by_db.get(db, {}).pop((branch_id, day), None)
+    def forget(self, db: Database) -> None:
+        """All of them: a person's erasure changes tickets outside any day's stream."""
+        self.by_db.pop(db, None)
 
 
 DAYS = DayCache()
@@ -66,40 +65,47 @@ def _load_day(db: Database, uow: UnitOfWork, branch_id: str, day: date, version:
     return DAYS.get(db, branch_id, day, version) or projection.load_day(uow, branch_id, day)
 
 
-def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer):
+def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer, caller: Caller | None = None):
     """decide(uow, state, branch) -> events; answer(state after, branch, events) -> the reply."""
+    return _on_stream(db, command, lambda uow: (branch_id, day), decide, answer, caller)
+
+
+def on_ticket(db: Database, command: str, ticket_id: str, decide, answer, caller: Caller | None = None):
+    """decide(state, branch, ticket) -> events; answer(state after, branch, ticket after, events) -> the reply."""
+    def locate(uow):
+        found = projection.ticket_day(uow, ticket_id)
+        if found is None:
+            raise NotFound("There is no such ticket.", code="TICKET_NOT_FOUND", message_ar="التذكرة غير موجودة.")
+        return found
+    return _on_stream(db, command, locate,
+                      lambda uow, state, branch: decide(state, branch, state.tickets[ticket_id]),
+                      lambda state, branch, events: answer(state, branch, state.tickets[ticket_id], events), caller)
+
+
+def _on_stream(db: Database, command: str, locate, decide, answer, caller: Caller | None):
+    """One transaction: find the day (locate(uow) -> (branch id, date)), check that the caller may act at its
+    branch (403 before anything is decided), lock its stream, read its version and then the day at that version,
+    decide, append at that version (the events naming the caller as their actor), and record the new events in
+    the tables and in the day this process keeps. Decided again on a conflict."""
     def attempt():
         with db.transaction() as uow:
+            branch_id, day = locate(uow)  # a ticket's day never changes: safe to read before the lock
+            branch = _branch(uow, branch_id)
+            actor = caller.at(branch_id, branch["directorate"]) if caller else None
             stream = queue_stream(branch_id, day)
             uow.store.lock_stream(stream)  # a branch's day is one busy stream: wait for it rather than retry
             version = uow.store.stream_version(stream)  # first the version, then the state it guards
-            branch = _branch(uow, branch_id)
             state = _load_day(db, uow, branch_id, day, version)
-            DAYS.forget(db, branch_id, day)  # until this transaction's outcome is known
             events = decide(uow, state, branch)
-            events = [e for e in (events if isinstance(events, list) else [events]) if isinstance(e, NewEvent)]
             if events:
-                stored = uow.append(stream, version, [NewEvent(e.type, e.payload, branch["directorate"])
+                stored = uow.append(stream, version, [replace(e, directorate=branch["directorate"], actor=actor)
                                                       for e in events])
-                for event in stored:
-                    projection.project(uow, event)
-                projection.refresh_day(uow, state, stored)
+                state = projection.record(uow, state, stored)
                 version += len(stored)
             reply = answer(state, branch, events)
         DAYS.put(db, branch_id, day, version, state)  # committed
         return reply
     return retrying("queue", command, attempt)
-
-
-def on_ticket(db: Database, command: str, ticket_id: str, decide, answer):
-    with db.transaction() as uow:
-        found = projection.ticket_day(uow, ticket_id)
-    if found is None:
-        raise NotFound("There is no such ticket.", code="TICKET_NOT_FOUND", message_ar="التذكرة غير موجودة.")
-    branch_id, day = found
-    return on_day(db, command, branch_id, day,
-                  lambda uow, state, branch: decide(state, branch, state.tickets[ticket_id]),
-                  lambda state, branch, events: answer(state, branch, state.tickets[ticket_id], events))
 
 
 def ticket_answer(day: Day, branch: dict, ticket: domain.Ticket, now: datetime) -> dict:
@@ -117,7 +123,8 @@ def ticket_answer(day: Day, branch: dict, ticket: domain.Ticket, now: datetime) 
 
 # -- commands ------------------------------------------------------------------------------------------
 
-def check_in(db: Database, branch_id: str, request: dict, now: datetime) -> tuple[int, dict]:
+def check_in(db: Database, branch_id: str, request: dict, now: datetime,
+             caller: Caller | None = None) -> tuple[int, dict]:
     def decide(uow, state, branch):
         if request.get("reference"):
             appointment = projection.load_appointment(uow, normalise_reference(request["reference"]))
@@ -133,19 +140,20 @@ def check_in(db: Database, branch_id: str, request: dict, now: datetime) -> tupl
         ticket = next(t for t in state.tickets.values() if t.reference == reference)
         return 200, {"ticket": ticket_answer(state, branch, ticket, now)}
 
-    return on_day(db, "check-in", branch_id, local_day(now), decide, answer)
+    return on_day(db, "check-in", branch_id, local_day(now), decide, answer, caller)
 
 
-def open_counter(db: Database, branch_id: str, counter: str, services: list[str], now: datetime) -> dict:
+def open_counter(db: Database, branch_id: str, counter: str, services: list[str], now: datetime,
+                 caller: Caller | None = None) -> dict:
     return on_day(db, "open-counter", branch_id, local_day(now),
                   lambda uow, state, branch: domain.open_counter(state, branch, counter, services),
-                  lambda state, branch, events: counter_answer(state, counter))
+                  lambda state, branch, events: counter_answer(state, counter), caller)
 
 
-def close_counter(db: Database, branch_id: str, counter: str, now: datetime) -> dict:
+def close_counter(db: Database, branch_id: str, counter: str, now: datetime, caller: Caller | None = None) -> dict:
     return on_day(db, "close-counter", branch_id, local_day(now),
                   lambda uow, state, branch: domain.close_counter(state, counter),
-                  lambda state, branch, events: counter_answer(state, counter))
+                  lambda state, branch, events: counter_answer(state, counter), caller)
 
 
 def counter_answer(state: Day, counter_id: str) -> dict:
@@ -154,40 +162,43 @@ def counter_answer(state: Day, counter_id: str) -> dict:
             "services": counter.services if counter else []}
 
 
-def call_next(db: Database, branch_id: str, counter: str, now: datetime) -> dict | None:
+def call_next(db: Database, branch_id: str, counter: str, now: datetime,
+              caller: Caller | None = None) -> dict | None:
     def answer(state, branch, events):
         if not events:
             return None
         return {"ticket": ticket_answer(state, branch, state.tickets[events[0].payload["ticket_id"]], now),
                 "lane": events[0].payload["lane"]}
     return on_day(db, "call-next", branch_id, local_day(now),
-                  lambda uow, state, branch: domain.call_next(state, branch, counter, now), answer)
+                  lambda uow, state, branch: domain.call_next(state, branch, counter, now), answer, caller)
 
 
 def _plain(now):
     return lambda state, branch, ticket, events: {"ticket": ticket_answer(state, branch, ticket, now)}
 
 
-def recall(db: Database, ticket_id: str, now: datetime) -> dict:
-    return on_ticket(db, "recall", ticket_id, lambda state, branch, t: domain.recall(state, branch, t, now), _plain(now))
+def recall(db: Database, ticket_id: str, now: datetime, caller: Caller | None = None) -> dict:
+    return on_ticket(db, "recall", ticket_id, lambda state, branch, t: domain.recall(state, branch, t, now), _plain(now),
+                     caller)
 
 
-def no_show(db: Database, ticket_id: str, now: datetime) -> dict:
-    return on_ticket(db, "no-show", ticket_id, lambda state, branch, t: domain.no_show(state, t), _plain(now))
+def no_show(db: Database, ticket_id: str, now: datetime, caller: Caller | None = None) -> dict:
+    return on_ticket(db, "no-show", ticket_id, lambda state, branch, t: domain.no_show(state, t), _plain(now), caller)
 
 
-def transfer(db: Database, ticket_id: str, to_service: str, now: datetime) -> dict:
+def transfer(db: Database, ticket_id: str, to_service: str, now: datetime, caller: Caller | None = None) -> dict:
     return on_ticket(db, "transfer", ticket_id, lambda state, branch, t: domain.transfer(state, branch, t, to_service),
-                     _plain(now))
+                     _plain(now), caller)
 
 
-def served(db: Database, ticket_id: str, now: datetime, feedback_key: str, public_url: str) -> dict:
+def served(db: Database, ticket_id: str, now: datetime, feedback_key: str, public_url: str,
+           caller: Caller | None = None) -> dict:
     def answer(state, branch, ticket, events):
         return {"ticket": ticket_answer(state, branch, ticket, now),
                 "wait_minutes": round(ticket.waited_seconds / 60, 1),
                 "service_minutes": round((ticket.service_seconds or 0) / 60, 1),
                 "feedback": feedback.link(ticket.id, feedback_key, public_url)}
-    return on_ticket(db, "served", ticket_id, lambda state, branch, t: domain.serve(state, t, now), answer)
+    return on_ticket(db, "served", ticket_id, lambda state, branch, t: domain.serve(state, t, now), answer, caller)
 
 
 def rate(db: Database, token: str, score: int, comment: str | None, feedback_key: str) -> dict:
@@ -200,19 +211,23 @@ def rate(db: Database, token: str, score: int, comment: str | None, feedback_key
                                                        "thanks_ar": "شكرًا لتقييمك.", "score": t.score})
 
 
-def waiting_room(db: Database, branch_id: str, day: date, now: datetime) -> dict:
+def waiting_room(db: Database, branch_id: str, day: date, now: datetime, caller: Caller | None = None,
+                 shown=view.waiting_room) -> dict:
+    """A branch's day as `shown` renders it: the full waiting room (staff of the branch), or the public board."""
     with db.transaction() as uow:
         branch = _branch(uow, branch_id)
+        if caller:
+            caller.at(branch_id, branch["directorate"])
         state = _load_day(db, uow, branch_id, day, uow.store.stream_version(queue_stream(branch_id, day)))
-        return view.waiting_room(state, branch, now)
+        return shown(state, branch, now)
 
 
-def close_day(db: Database, branch_id: str, day: date) -> dict:
+def close_day(db: Database, branch_id: str, day: date, caller: Caller | None = None) -> dict:
     def decide(uow, state, branch):
         return domain.close_day(state, projection.appointments_of(uow, branch_id, day))
     return on_day(db, "close-day", branch_id, day, decide,
                   lambda state, branch, events: {"branch": branch_id, "date": day.isoformat(), "closed": state.closed,
-                                                 "events": len(events)})
+                                                 "events": len(events)}, caller)
 
 
 def housekeeping(db: Database, now: datetime) -> int:

@@ -1,6 +1,8 @@
 """The waiting room's rules, as pure functions over one branch's day: no database, no clock of their own.
 
-Each decision returns the events it takes (NewEvent) or raises the error that says why not.
+Each decision returns the events it takes (a list of NewEvent, empty when there is nothing to do) or raises the
+error that says why not. `evolve` is the one place a day changes: the day after a stored event, whether the
+event was just decided (commands.py) or is read back from the log (projection.py, a replay).
 
 Who is called next (`pick_next`), for a counter and the services it serves:
 1. priority groups (elderly, disabled) first;
@@ -12,10 +14,10 @@ Within each group, first come first served by check-in time (a transfer keeps th
 """
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from shared.clock import LOCAL
+from shared.clock import LOCAL, parse_instant
 from shared.schedule import is_open, require_service
 from shared.events import NewEvent
 from shared.errors import Conflict, NotFound
@@ -38,7 +40,9 @@ class Policy:
         return cls(**branch.get("queue", {}))
 
 
-@dataclass
+# Days, tickets and counters are values: `evolve` makes new ones and shares what an event left alone.
+
+@dataclass(frozen=True)
 class Ticket:
     id: str
     number: str
@@ -60,8 +64,10 @@ class Ticket:
     first_called_at: datetime | None = None
     last_called_at: datetime | None = None
     recalls: int = 0
+    served_at: datetime | None = None
     service_seconds: int | None = None
     score: int | None = None
+    comment: str | None = None
 
     def lane(self, now: datetime) -> str:
         if self.priority:
@@ -71,7 +77,7 @@ class Ticket:
         return "walk_in"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Counter:
     id: str
     services: list[str]
@@ -79,7 +85,7 @@ class Counter:
     serving: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Day:
     branch: str
     day: date
@@ -109,19 +115,19 @@ def _next_number(day: Day, prefix: str) -> tuple[int, str]:
     return seq, f"{prefix}-{seq:03d}"
 
 
-def _checked_in(day: Day, branch: dict, service: str, kind: str, cpr: str, language: str, priority: str | None,
-                on_time: bool, reference: str | None = None, start: datetime | None = None) -> NewEvent:
+def _new_ticket(day: Day, branch: dict, service: str, kind: str, cpr: str, language: str, priority: str | None,
+                on_time: bool, reference: str | None = None, start: datetime | None = None) -> list[NewEvent]:
     seq, number = _next_number(day, branch["services"][service]["ticket_prefix"])
-    return _event("CustomerCheckedIn", day, {
+    return [_event("CustomerCheckedIn", day, {
         "ticket_id": str(uuid.uuid4()), "number": number, "service": service, "kind": kind, "priority": priority,
         "reference": reference, "appointment_start": start.isoformat() if start else None, "on_time": on_time,
         "cpr": cpr, "language": language,
-    })
+    })]
 
 
 def check_in_appointment(day: Day, branch: dict, appointment: dict | None, cpr: str, priority: str | None,
-                         now: datetime) -> NewEvent | Ticket:
-    """A person with a booking arrives. Returns their existing ticket when they had already checked in."""
+                         now: datetime) -> list[NewEvent]:
+    """A person with a booking arrives. Nothing to do when they had already checked in: they keep their ticket."""
     if appointment is None or appointment["cpr"] != cpr:
         raise NotFound("No booking has this reference and CPR.", code="BOOKING_NOT_FOUND",
                        message_ar="لا يوجد حجز بهذا الرقم المرجعي ورقم الهوية.")
@@ -130,9 +136,8 @@ def check_in_appointment(day: Day, branch: dict, appointment: dict | None, cpr: 
                        message_ar="هذا الحجز لفرع آخر.")
     if appointment["status"] != "active":
         raise Conflict("This booking was cancelled.", code="BOOKING_CANCELLED", message_ar="هذا الحجز ملغى.")
-    existing = next((t for t in day.tickets.values() if t.reference == appointment["reference"]), None)
-    if existing:
-        return existing
+    if any(t.reference == appointment["reference"] for t in day.tickets.values()):
+        return []
     _refuse_if_closed(day)
     policy, start = Policy.of(branch), appointment["start"]
     if now < start - timedelta(minutes=policy.check_in_early_minutes):
@@ -143,12 +148,12 @@ def check_in_appointment(day: Day, branch: dict, appointment: dict | None, cpr: 
         raise Conflict("This appointment's check-in window has passed; you may check in as a walk-in.",
                        code="TOO_LATE", message_ar="انتهت فترة تسجيل الحضور لهذا الموعد، يمكنك الحضور دون موعد.")
     on_time = now <= start + timedelta(minutes=policy.on_time_grace_minutes)
-    return _checked_in(day, branch, appointment["service"], "appointment", cpr, appointment["language"], priority,
+    return _new_ticket(day, branch, appointment["service"], "appointment", cpr, appointment["language"], priority,
                        on_time, appointment["reference"], start)
 
 
 def check_in_walk_in(day: Day, branch: dict, service: str, cpr: str, language: str, priority: str | None,
-                     now: datetime) -> NewEvent:
+                     now: datetime) -> list[NewEvent]:
     require_service(branch, day.branch, service)
     _refuse_if_closed(day)
     if not is_open(branch, now):
@@ -164,7 +169,7 @@ def check_in_walk_in(day: Day, branch: dict, service: str, cpr: str, language: s
     if any(t.cpr == cpr and t.service == service for t in day.waiting()):
         raise Conflict("You are already waiting for this service.", code="ALREADY_WAITING",
                        message_ar="أنت بالفعل في قائمة الانتظار لهذه الخدمة.")
-    return _checked_in(day, branch, service, "walk_in", cpr, language, priority, on_time=False)
+    return _new_ticket(day, branch, service, "walk_in", cpr, language, priority, on_time=False)
 
 
 # -- order and estimates -------------------------------------------------------------------------------
@@ -211,28 +216,28 @@ def estimated_wait_minutes(day: Day, branch: dict, service: str, position: int) 
 
 # -- counters and calls --------------------------------------------------------------------------------
 
-def open_counter(day: Day, branch: dict, counter_id: str, services: list[str]) -> NewEvent | None:
+def open_counter(day: Day, branch: dict, counter_id: str, services: list[str]) -> list[NewEvent]:
     _refuse_if_closed(day)
     for service in services:
         require_service(branch, day.branch, service)
     counter = day.counters.get(counter_id)
     if counter and counter.open and sorted(counter.services) == sorted(services):
-        return None  # already so
-    return _event("CounterOpened", day, {"counter": counter_id, "services": sorted(set(services))})
+        return []  # already so
+    return [_event("CounterOpened", day, {"counter": counter_id, "services": sorted(set(services))})]
 
 
-def close_counter(day: Day, counter_id: str) -> NewEvent | None:
+def close_counter(day: Day, counter_id: str) -> list[NewEvent]:
     counter = day.counters.get(counter_id)
     if counter is None or not counter.open:
-        return None
+        return []
     if counter.serving:
         raise Conflict(f"Counter {counter_id} is serving {day.tickets[counter.serving].number}; finish it first.",
                        code="COUNTER_BUSY", message_ar=f"الشباك {counter_id} يخدم التذكرة {day.tickets[counter.serving].number}، يرجى إنهاؤها أولًا.")
-    return _event("CounterClosed", day, {"counter": counter_id})
+    return [_event("CounterClosed", day, {"counter": counter_id})]
 
 
-def call_next(day: Day, branch: dict, counter_id: str, now: datetime) -> NewEvent | None:
-    """The call a counter makes now, or None when nobody it can serve is waiting."""
+def call_next(day: Day, branch: dict, counter_id: str, now: datetime) -> list[NewEvent]:
+    """The call a counter makes now; none when nobody it can serve is waiting."""
     _refuse_if_closed(day)
     counter = day.counters.get(counter_id)
     if counter is None or not counter.open:
@@ -244,10 +249,10 @@ def call_next(day: Day, branch: dict, counter_id: str, now: datetime) -> NewEven
                        message_ar=f"الشباك {counter_id} ما زال يخدم التذكرة {day.tickets[counter.serving].number}.")
     chosen = pick_next(day, counter.services, now, Policy.of(branch))
     if chosen is None:
-        return None
+        return []
     ticket, lane = chosen
-    return _event("TicketCalled", day, {"ticket_id": ticket.id, "counter": counter_id, "number": ticket.number,
-                                        "service": ticket.service, "lane": lane})
+    return [_event("TicketCalled", day, {"ticket_id": ticket.id, "counter": counter_id, "number": ticket.number,
+                                         "service": ticket.service, "lane": lane})]
 
 
 def _require_called(ticket: Ticket) -> None:
@@ -256,7 +261,7 @@ def _require_called(ticket: Ticket) -> None:
                        code="TICKET_NOT_CALLED", message_ar=f"التذكرة {ticket.number} لم يتم استدعاؤها.")
 
 
-def recall(day: Day, branch: dict, ticket: Ticket, now: datetime) -> NewEvent:
+def recall(day: Day, branch: dict, ticket: Ticket, now: datetime) -> list[NewEvent]:
     _require_called(ticket)
     policy = Policy.of(branch)
     if ticket.recalls >= policy.max_recalls:
@@ -267,33 +272,34 @@ def recall(day: Day, branch: dict, ticket: Ticket, now: datetime) -> NewEvent:
         seconds = math.ceil((ready - now).total_seconds())
         raise Conflict(f"Wait {seconds} more seconds before calling {ticket.number} again.", code="RECALL_TOO_SOON",
                        message_ar=f"يرجى الانتظار {seconds} ثانية قبل إعادة استدعاء التذكرة {ticket.number}.")
-    return _event("TicketRecalled", day, {"ticket_id": ticket.id, "counter": ticket.counter,
-                                          "recall": ticket.recalls + 1})
+    return [_event("TicketRecalled", day, {"ticket_id": ticket.id, "counter": ticket.counter,
+                                           "recall": ticket.recalls + 1})]
 
 
-def serve(day: Day, ticket: Ticket, now: datetime) -> NewEvent:
+def serve(day: Day, ticket: Ticket, now: datetime) -> list[NewEvent]:
     _require_called(ticket)
-    return _event("TicketServed", day, {
+    return [_event("TicketServed", day, {
         "ticket_id": ticket.id, "counter": ticket.counter, "service": ticket.service,
         "wait_seconds": ticket.waited_seconds,
         "service_seconds": max(0, int((now - ticket.last_called_at).total_seconds())),
-    })
+    })]
 
 
-def no_show(day: Day, ticket: Ticket, reason: str = "clerk") -> NewEvent:
+def no_show(day: Day, ticket: Ticket, reason: str = "clerk") -> list[NewEvent]:
     _require_called(ticket)
-    return _event("TicketNoShow", day, {"ticket_id": ticket.id, "counter": ticket.counter, "reason": reason})
+    return [_event("TicketNoShow", day, {"ticket_id": ticket.id, "counter": ticket.counter, "reason": reason})]
 
 
 def unanswered(day: Day, branch: dict, now: datetime) -> list[NewEvent]:
     """Called tickets whose last recall went unanswered for a recall interval become no-shows."""
     policy = Policy.of(branch)
-    return [no_show(day, t, "no_answer_after_recalls") for t in day.tickets.values()
+    return [event for t in day.tickets.values()
             if t.status == "called" and t.recalls >= policy.max_recalls
-            and now >= t.last_called_at + timedelta(seconds=policy.recall_interval_seconds)]
+            and now >= t.last_called_at + timedelta(seconds=policy.recall_interval_seconds)
+            for event in no_show(day, t, "no_answer_after_recalls")]
 
 
-def transfer(day: Day, branch: dict, ticket: Ticket, to_service: str) -> NewEvent:
+def transfer(day: Day, branch: dict, ticket: Ticket, to_service: str) -> list[NewEvent]:
     require_service(branch, day.branch, to_service)
     if ticket.status not in ("waiting", "called"):
         raise Conflict(f"Ticket {ticket.number} is {ticket.status.replace('_', ' ')} and cannot move.",
@@ -301,21 +307,21 @@ def transfer(day: Day, branch: dict, ticket: Ticket, to_service: str) -> NewEven
     if to_service == ticket.service:
         raise Conflict(f"Ticket {ticket.number} is already in that queue.", code="SAME_SERVICE",
                        message_ar=f"التذكرة {ticket.number} موجودة في قائمة هذه الخدمة.")
-    return _event("TicketTransferred", day, {"ticket_id": ticket.id, "from_service": ticket.service,
-                                             "to_service": to_service, "counter": ticket.counter})
+    return [_event("TicketTransferred", day, {"ticket_id": ticket.id, "from_service": ticket.service,
+                                              "to_service": to_service, "counter": ticket.counter})]
 
 
-def rate(day: Day, ticket: Ticket, score: int, comment: str | None) -> NewEvent:
+def rate(day: Day, ticket: Ticket, score: int, comment: str | None) -> list[NewEvent]:
     if ticket.status != "served":
         raise Conflict("Only a visit that was served can be rated.", code="VISIT_NOT_SERVED",
                        message_ar="لا يمكن تقييم زيارة لم تتم خدمتها.")
     if ticket.score is not None:
         raise Conflict("This visit has already been rated; thank you.", code="FEEDBACK_ALREADY_GIVEN",
                        message_ar="تم تقييم هذه الزيارة مسبقًا، شكرًا لك.")
-    return _event("SatisfactionRated", day, {
+    return [_event("SatisfactionRated", day, {
         "ticket_id": ticket.id, "service": ticket.service, "score": score, "comment": comment,
         "wait_seconds": ticket.waited_seconds, "service_seconds": ticket.service_seconds or 0,
-    })
+    })]
 
 
 def close_day(day: Day, appointments: list[dict]) -> list[NewEvent]:
@@ -331,3 +337,91 @@ def close_day(day: Day, appointments: list[dict]) -> list[NewEvent]:
                for a in sorted(appointments, key=lambda a: (a["start"], a["reference"]))
                if a["status"] == "active" and a["reference"] not in arrived]
     return events + [_event("DayClosed", day, {})]
+
+
+# -- how each event changes the day ----------------------------------------------------------------------
+
+def evolve(day: Day, event) -> Day:
+    """The day after `event`, a stored event of this day (anything with .type, .payload and .occurred_at). `day`
+    is left as it was: what the event changes is copied and the rest shared, so a busy day folds cheaply. An
+    event that changes nothing in the waiting room (an appointment missed) gives back `day` itself."""
+    change = CHANGES.get(event.type)
+    return change(day, event.payload, event.occurred_at) if change else day
+
+
+def _with(day: Day, tickets=(), counters=(), **fields) -> Day:
+    """`day` with these tickets and counters in place of theirs (by id), and these fields set."""
+    return replace(day, tickets={**day.tickets, **{t.id: t for t in tickets}} if tickets else day.tickets,
+                   counters={**day.counters, **{c.id: c for c in counters}} if counters else day.counters, **fields)
+
+
+def _counter(day: Day, counter_id: str | None, **fields) -> list[Counter]:
+    """The day's counter with these fields set; none for a counter the day does not have."""
+    counter = day.counters.get(counter_id)
+    return [replace(counter, **fields)] if counter else []
+
+
+def _waited(ticket: Ticket, at: datetime) -> int:
+    """Seconds waited up to `at`: in earlier lines, and in the current one if still waiting."""
+    since = ticket.waiting_since
+    return ticket.waited_seconds + (int((at - since).total_seconds()) if since else 0)
+
+
+def _checked_in(day: Day, p: dict, at: datetime) -> Day:
+    start = p["appointment_start"]
+    return _with(day, tickets=[Ticket(
+        id=p["ticket_id"], number=p["number"], seq=int(p["number"].split("-")[1]), service=p["service"],
+        kind=p["kind"], priority=p["priority"], status="waiting", queued_at=at, on_time=p["on_time"], cpr=p["cpr"],
+        language=p["language"], reference=p["reference"], checked_in_for=p["service"],
+        appointment_start=parse_instant(start) if start else None, waiting_since=at)])
+
+
+def _called(day: Day, p: dict, at: datetime) -> Day:
+    ticket = day.tickets[p["ticket_id"]]
+    # the fairness count: appointments called since the last walk-in (priority and early calls leave it be)
+    since_walk_in = {"appointment": day.appointments_since_walk_in + 1, "walk_in": 0}
+    return _with(day, tickets=[replace(ticket, status="called", counter=p["counter"], waiting_since=None,
+                                       waited_seconds=_waited(ticket, at),
+                                       first_called_at=ticket.first_called_at or at, last_called_at=at)],
+                 counters=_counter(day, p["counter"], serving=ticket.id),
+                 appointments_since_walk_in=since_walk_in.get(p["lane"], day.appointments_since_walk_in))
+
+
+def _on_ticket(change):
+    """The change an event makes to the one ticket it names, from change(ticket, payload, at) -> the fields it
+    sets. A ticket that stops being called leaves its counter free."""
+    def fold(day: Day, p: dict, at: datetime) -> Day:
+        ticket = day.tickets[p["ticket_id"]]
+        changed = replace(ticket, **change(ticket, p, at))
+        left = ticket.status == "called" and changed.status != "called"
+        return _with(day, tickets=[changed], counters=_counter(day, ticket.counter, serving=None) if left else [])
+    return fold
+
+
+def _transferred(ticket: Ticket, p: dict, at: datetime) -> dict:
+    # it keeps the time it waited so far, and its calls at the new counter start with no recalls
+    return {"service": p["to_service"], "status": "waiting", "waiting_since": at, "counter": None,
+            "waited_seconds": _waited(ticket, at), "recalls": 0}
+
+
+def _counter_opened(day: Day, p: dict, at: datetime) -> Day:
+    services, counter = sorted(p["services"]), day.counters.get(p["counter"])
+    return _with(day, counters=[replace(counter, services=services, open=True) if counter
+                                else Counter(p["counter"], services)])
+
+
+CHANGES = {  # event type -> change(day, payload, instant) -> the day after it
+    "queue.CustomerCheckedIn": _checked_in,
+    "queue.TicketCalled": _called,
+    "queue.TicketRecalled": _on_ticket(lambda ticket, p, at: {"recalls": p["recall"], "last_called_at": at}),
+    "queue.TicketServed": _on_ticket(lambda ticket, p, at: {"status": "served", "served_at": at,
+                                                             "service_seconds": p["service_seconds"]}),
+    "queue.TicketNoShow": _on_ticket(lambda ticket, p, at: {"status": "no_show"}),
+    "queue.TicketTransferred": _on_ticket(_transferred),
+    "queue.TicketClosedOut": _on_ticket(lambda ticket, p, at: {"status": "closed_out", "waiting_since": None}),
+    "queue.SatisfactionRated": _on_ticket(lambda ticket, p, at: {"score": p["score"], "comment": p["comment"]}),
+    "queue.CounterOpened": _counter_opened,
+    "queue.CounterClosed": lambda day, p, at: _with(day, counters=_counter(day, p["counter"], open=False,
+                                                                           serving=None)),
+    "queue.DayClosed": lambda day, p, at: replace(day, closed=True),
+}

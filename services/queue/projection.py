@@ -1,18 +1,20 @@
 """The queue service's tables: the day's appointments (from booking's events), the catalogue (from
 availability's), and the waiting room itself, a projection of the queue's own events. The waiting-room tables
-are written in the same transaction as the events, and `project` is all that writes them, so replaying the
-log into empty tables gives the same waiting room."""
+are written in the same transaction as the events, by `record` alone: domain.evolve decides what each event
+changes, and this writes the difference, so replaying the log into empty tables gives the same waiting room."""
 import json
-from datetime import date
+from datetime import date, datetime
+from functools import lru_cache, reduce
 
 import sqlalchemy as sa
 
 from shared import catalogue, vault
-from shared.masking import ERASED
 from shared.clock import LOCAL, from_db, parse_instant, to_db
 from shared.events import Event
 from shared.dependencies import service_metadata
 from shared.eventstore import UnitOfWork
+from shared.projection import Handlers
+from services.queue import domain
 from services.queue.domain import Counter, Day, Ticket
 
 BOOKINGS_CONSUMER = "queue.bookings"
@@ -33,7 +35,7 @@ def queue_tables(metadata: sa.MetaData) -> None:
         sa.Column("priority", sa.String(16)),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("reference", sa.String(16)),
-        sa.Column("cpr", sa.String(9), nullable=False),
+        vault.personal(sa.Column("cpr", sa.String(9), nullable=False)),
         sa.Column("subject", sa.String(24), nullable=False, index=True),
         sa.Column("language", sa.String(2), nullable=False),
         sa.Column("on_time", sa.Boolean, nullable=False),
@@ -73,10 +75,11 @@ def queue_tables(metadata: sa.MetaData) -> None:
 metadata = service_metadata()
 catalogue.catalogue_tables(metadata)
 queue_tables(metadata)
+tickets, counters, days = (metadata.tables[name] for name in ("tickets", "counters", "days"))
 appointments = sa.Table(
     "appointments", metadata,
     sa.Column("reference", sa.String(16), primary_key=True),
-    sa.Column("cpr", sa.String(9), nullable=False),
+    vault.personal(sa.Column("cpr", sa.String(9), nullable=False)),
     sa.Column("subject", sa.String(24), nullable=False, index=True),  # who, without the CPR (shared/vault.py)
     sa.Column("branch", sa.String(64), nullable=False),
     sa.Column("service", sa.String(64), nullable=False),
@@ -90,26 +93,38 @@ appointments = sa.Table(
 
 # -- appointments, from booking's events ----------------------------------------------------------------
 
-def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
-    p, table = event.payload, appointments
-    if event.type == "booking.SlotBooked":
-        start = parse_instant(p["start"])
-        uow.execute(table.insert().values(
-            reference=p["reference"], cpr=p["person"]["cpr"], subject=vault.subject_of(p["person"]["cpr"]),
-            branch=p["branch"], service=p["service"],
-            start=to_db(start), day=start.astimezone(LOCAL).date().isoformat(), status="active",
-            language=p["person"]["language"]))
-    elif event.type == "booking.BookingCancelled":
-        uow.execute(table.update().where(table.c.reference == p["reference"]).values(status="cancelled"))
-    elif event.type == "booking.BookingRescheduled":
-        start = parse_instant(p["start"])
-        uow.execute(table.update().where(table.c.reference == p["reference"]).values(
-            start=to_db(start), day=start.astimezone(LOCAL).date().isoformat()))
-    elif event.type == "booking.PersonErased":  # forget the person here too: our key, and their CPR in our tables
-        uow.store.vault.forget(p["subject"])
-        tickets = uow.tables["tickets"]
-        uow.execute(tickets.update().where(tickets.c.subject == p["subject"]).values(cpr=ERASED))
-        uow.execute(table.update().where(table.c.subject == p["subject"]).values(cpr=ERASED))
+apply_booking_event = Handlers()
+
+
+@apply_booking_event.on("booking.SlotBooked")
+def _booked(uow: UnitOfWork, event: Event) -> None:
+    p, start = event.payload, parse_instant(event.payload["start"])
+    uow.execute(appointments.insert().values(
+        reference=p["reference"], cpr=p["person"]["cpr"], subject=vault.subject_of(p["person"]["cpr"]),
+        branch=p["branch"], service=p["service"], start=to_db(start), day=start.astimezone(LOCAL).date().isoformat(),
+        status="active", language=p["person"]["language"]))
+
+
+@apply_booking_event.on("booking.BookingCancelled")
+def _cancelled(uow: UnitOfWork, event: Event) -> None:
+    _set_appointment(uow, event.payload["reference"], status="cancelled")
+
+
+@apply_booking_event.on("booking.BookingRescheduled")
+def _rescheduled(uow: UnitOfWork, event: Event) -> None:
+    start = parse_instant(event.payload["start"])
+    _set_appointment(uow, event.payload["reference"], start=to_db(start),
+                     day=start.astimezone(LOCAL).date().isoformat())
+
+
+@apply_booking_event.on("booking.PersonErased")
+def _erased(uow: UnitOfWork, event: Event) -> None:
+    """Forget the person here too: our key of them, and their CPR in our tables."""
+    vault.forget_person(uow, event.payload["subject"], tickets, appointments)
+
+
+def _set_appointment(uow: UnitOfWork, reference: str, **values) -> None:
+    uow.execute(appointments.update().where(appointments.c.reference == reference).values(**values))
 
 
 def load_appointment(uow: UnitOfWork, reference: str) -> dict | None:
@@ -125,118 +140,108 @@ def appointments_of(uow: UnitOfWork, branch: str, day: date) -> list[dict]:
 
 # -- the waiting room, from the queue's own events -----------------------------------------------------
 
-def _ticket_update(uow: UnitOfWork, ticket_id: str, **values) -> None:
-    tickets = uow.tables["tickets"]
-    uow.execute(tickets.update().where(tickets.c.id == ticket_id).values(**values))
+beyond_the_day = Handlers()  # the queue's events that change tables other than the waiting room's
 
 
-def _counter_update(uow: UnitOfWork, p: dict, counter: str | None, **values) -> None:
-    if counter is None:
-        return
-    counters = uow.tables["counters"]
-    uow.execute(counters.update().where(counters.c.branch == p["branch"], counters.c.day == p["day"],
-                                        counters.c.counter == counter).values(**values))
+@beyond_the_day.on("queue.AppointmentMissed")
+def _missed(uow: UnitOfWork, event: Event) -> None:
+    _set_appointment(uow, event.payload["reference"], status="missed")
 
 
-def _ensure_day(uow: UnitOfWork, p: dict) -> None:
-    days = uow.tables["days"]
-    if uow.execute(sa.select(days.c.branch).where(days.c.branch == p["branch"], days.c.day == p["day"])).first() is None:
-        uow.execute(days.insert().values(branch=p["branch"], day=p["day"], appointments_since_walk_in=0,
-                                         closed=False))
+def record(uow: UnitOfWork, day: Day, events: list) -> Day:
+    """Write `events` (stored events of `day`, just appended or read back from the log) to the tables and return
+    the day after them: what domain.evolve changed in the waiting room, and what they say beyond it."""
+    after = reduce(domain.evolve, events, day)
+    _save(uow, day, after)
+    for event in events:
+        beyond_the_day(uow, event)
+    return after
 
 
 def project(uow: UnitOfWork, event: Event) -> None:
-    """Apply one queue event to the waiting-room tables (live, and when replaying the log)."""
-    p, at = event.payload, to_db(event.occurred_at)
-    name = event.type.split(".", 1)[1]
-    tickets, counters, days = uow.tables["tickets"], uow.tables["counters"], uow.tables["days"]
-    if name != "AppointmentMissed":
-        _ensure_day(uow, p)
-    ticket = None
-    if "ticket_id" in p and name != "CustomerCheckedIn":
-        ticket = uow.execute(sa.select(tickets).where(tickets.c.id == p["ticket_id"])).one()
-    if name == "CustomerCheckedIn":
-        uow.execute(tickets.insert().values(
-            id=p["ticket_id"], branch=p["branch"], day=p["day"], seq=int(p["number"].split("-")[1]),
-            number=p["number"], service=p["service"], checked_in_for=p["service"], kind=p["kind"], priority=p["priority"], status="waiting",
-            reference=p["reference"], cpr=p["cpr"], subject=vault.subject_of(p["cpr"]), language=p["language"],
-            on_time=p["on_time"],
-            appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
-            queued_at=at, waiting_since=at, waited_seconds=0, recalls=0))
-    elif name == "TicketCalled":
-        waited = ticket.waited_seconds + int((at - ticket.waiting_since).total_seconds())
-        _ticket_update(uow, ticket.id, status="called", counter=p["counter"], waited_seconds=waited,
-                       waiting_since=None, first_called_at=ticket.first_called_at or at, last_called_at=at)
-        _counter_update(uow, p, p["counter"], serving=ticket.id)
-        if p["lane"] in ("appointment", "walk_in"):
-            since = days.c.appointments_since_walk_in + 1 if p["lane"] == "appointment" else 0
-            uow.execute(days.update().where(days.c.branch == p["branch"], days.c.day == p["day"])
-                        .values(appointments_since_walk_in=since))
-    elif name == "TicketRecalled":
-        _ticket_update(uow, ticket.id, recalls=p["recall"], last_called_at=at)
-    elif name == "TicketServed":
-        _ticket_update(uow, ticket.id, status="served", served_at=at, service_seconds=p["service_seconds"])
-        _counter_update(uow, p, ticket.counter, serving=None)
-    elif name == "TicketNoShow":
-        _ticket_update(uow, ticket.id, status="no_show")
-        _counter_update(uow, p, ticket.counter, serving=None)
-    elif name == "TicketTransferred":
-        # keeps the time waited so far; a new counter's calls start with no recalls
-        waited = ticket.waited_seconds + (int((at - ticket.waiting_since).total_seconds()) if ticket.waiting_since else 0)
-        _ticket_update(uow, ticket.id, service=p["to_service"], status="waiting", waiting_since=at, counter=None,
-                       waited_seconds=waited, recalls=0)
-        if ticket.status == "called":
-            _counter_update(uow, p, ticket.counter, serving=None)
-    elif name == "TicketClosedOut":
-        _ticket_update(uow, ticket.id, status="closed_out", waiting_since=None)
-        if ticket.status == "called":
-            _counter_update(uow, p, ticket.counter, serving=None)
-    elif name == "SatisfactionRated":
-        _ticket_update(uow, ticket.id, score=p["score"], comment=p["comment"])
-    elif name == "CounterOpened":
-        services = json.dumps(sorted(p["services"]))
-        found = uow.execute(counters.update().where(
-            counters.c.branch == p["branch"], counters.c.day == p["day"], counters.c.counter == p["counter"])
-            .values(services=services, open=True)).rowcount
-        if not found:
-            uow.execute(counters.insert().values(branch=p["branch"], day=p["day"], counter=p["counter"],
-                                                 services=services, open=True, serving=None))
-    elif name == "CounterClosed":
-        _counter_update(uow, p, p["counter"], open=False, serving=None)
-    elif name == "AppointmentMissed":
-        uow.execute(appointments.update().where(appointments.c.reference == p["reference"]).values(status="missed"))
-    elif name == "DayClosed":
-        uow.execute(days.update().where(days.c.branch == p["branch"], days.c.day == p["day"]).values(closed=True))
+    """Apply one queue event to the tables (a replay): the part of its day it touches, loaded, then recorded."""
+    p = event.payload
+    named = [p["ticket_id"]] if "ticket_id" in p else []
+    record(uow, load_day(uow, p["branch"], date.fromisoformat(p["day"]), named), [event])
 
 
-def load_day(uow: UnitOfWork, branch: str, day: date) -> Day:
-    tickets = uow.tables["tickets"]
-    state = Day(branch, day)
-    for t in uow.execute(sa.select(tickets).where(tickets.c.branch == branch, tickets.c.day == day.isoformat())):
-        state.tickets[t.id] = _ticket(t)
-    _load_day_row_and_counters(uow, state)
-    return state
+def _save(uow: UnitOfWork, before: Day, after: Day) -> None:
+    """Write how a day changed: new tickets and counters inserted, changed ones updated in the columns that
+    changed only (so a CPR erased meanwhile is never written back from a day held in memory), and the day's
+    row, which comes with its first ticket or counter."""
+    if after is before:
+        return
+    at = {"branch": after.branch, "day": after.day.isoformat()}
+    for ticket in _changed(before.tickets, after.tickets):
+        old = before.tickets.get(ticket.id)
+        _put(uow, tickets, {"id": ticket.id, **at}, old and _ticket_row(old), _ticket_row(ticket))
+    for counter in _changed(before.counters, after.counters):
+        old = before.counters.get(counter.id)
+        _put(uow, counters, {**at, "counter": counter.id}, old and _counter_row(old), _counter_row(counter))
+    row = _day_row(after)
+    # the day's row comes with its first ticket or counter: a day with neither may not have one yet
+    if row != _day_row(before) or not (before.tickets or before.counters):
+        if not _update(uow, days, at, row):
+            uow.execute(days.insert(), {**at, **row})
 
 
-def refresh_day(uow: UnitOfWork, state: Day, events: list[Event]) -> None:
-    """Bring a loaded day up to date after `events` were projected: the tickets they name, its counters and its
-    row; much less than loading the day again when a thousand tickets wait."""
-    tickets = uow.tables["tickets"]
-    named = {e.payload["ticket_id"] for e in events if "ticket_id" in e.payload}
-    if named:
-        for t in uow.execute(sa.select(tickets).where(tickets.c.id.in_(named))):
-            state.tickets[t.id] = _ticket(t)
-    _load_day_row_and_counters(uow, state)
+def _changed(before: dict, after: dict) -> list:
+    return [] if after is before else [value for key, value in after.items() if before.get(key) is not value]
 
 
-def _load_day_row_and_counters(uow: UnitOfWork, state: Day) -> None:
-    counters, days = uow.tables["counters"], uow.tables["days"]
-    day = state.day.isoformat()
-    row = uow.execute(sa.select(days).where(days.c.branch == state.branch, days.c.day == day)).first()
-    if row:
-        state.appointments_since_walk_in, state.closed = row.appointments_since_walk_in, row.closed
-    state.counters = {c.counter: Counter(c.counter, json.loads(c.services), c.open, c.serving) for c in uow.execute(
-        sa.select(counters).where(counters.c.branch == state.branch, counters.c.day == day))}
+def _put(uow: UnitOfWork, table: sa.Table, key: dict, old: dict | None, new: dict) -> None:
+    """Insert the row `key` + `new`, or, when it had `old`, update the columns that changed."""
+    if old is None:
+        uow.execute(table.insert(), {**key, **new})
+    elif changes := {column: value for column, value in new.items() if old[column] != value}:
+        _update(uow, table, key, changes)
+
+
+def _update(uow: UnitOfWork, table: sa.Table, key: dict, values: dict) -> int:
+    """Set `values` in the row `key`; returns the rows found. The values go in as parameters, so the statement
+    is built once for each table and key."""
+    return uow.execute(_update_by(table, tuple(key)), {**values, **{f"key_{k}": v for k, v in key.items()}}).rowcount
+
+
+@lru_cache(maxsize=None)
+def _update_by(table: sa.Table, key: tuple) -> sa.Update:
+    return table.update().where(*(table.c[column] == sa.bindparam(f"key_{column}") for column in key))
+
+
+def _ticket_row(ticket: Ticket) -> dict:
+    row = {name: to_db(value) if isinstance(value, datetime) else value for name, value in vars(ticket).items()}
+    return {**row, "subject": vault.subject_of(ticket.cpr)}
+
+
+def _counter_row(counter: Counter) -> dict:
+    return {"services": json.dumps(counter.services), "open": counter.open, "serving": counter.serving}
+
+
+def _day_row(day: Day) -> dict:
+    return {"appointments_since_walk_in": day.appointments_since_walk_in, "closed": day.closed}
+
+
+def _of_the_day(table: sa.Table) -> sa.Select:
+    return sa.select(table).where(table.c.branch == sa.bindparam("branch"), table.c.day == sa.bindparam("day"))
+
+
+# built once, with parameters: a replay loads part of a day for every event
+_DAY_ROW, _DAY_COUNTERS, _DAY_TICKETS = (_of_the_day(table) for table in (days, counters, tickets))
+_NAMED_TICKETS = _DAY_TICKETS.where(tickets.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def load_day(uow: UnitOfWork, branch: str, day: date, ticket_ids: list[str] | None = None) -> Day:
+    """A branch's day from the tables: with all its tickets, or with only `ticket_ids`."""
+    at = {"branch": branch, "day": day.isoformat()}
+    if ticket_ids is None:
+        found = uow.execute(_DAY_TICKETS, at)
+    else:
+        found = uow.execute(_NAMED_TICKETS, {**at, "ids": ticket_ids})
+    row = uow.execute(_DAY_ROW, at).first()
+    return Day(branch, day, tickets={t.id: _ticket(t) for t in found},
+               counters={c.counter: Counter(c.counter, json.loads(c.services), c.open, c.serving)
+                         for c in uow.execute(_DAY_COUNTERS, at)},
+               appointments_since_walk_in=row.appointments_since_walk_in if row else 0, closed=bool(row and row.closed))
 
 
 def _ticket(t) -> Ticket:
@@ -246,31 +251,27 @@ def _ticket(t) -> Ticket:
         reference=t.reference, checked_in_for=t.checked_in_for, appointment_start=from_db(t.appointment_start),
         waiting_since=from_db(t.waiting_since), waited_seconds=t.waited_seconds, counter=t.counter,
         first_called_at=from_db(t.first_called_at), last_called_at=from_db(t.last_called_at), recalls=t.recalls,
-        service_seconds=t.service_seconds, score=t.score)
+        served_at=from_db(t.served_at), service_seconds=t.service_seconds, score=t.score, comment=t.comment)
 
 
 def ticket_day(uow: UnitOfWork, ticket_id: str) -> tuple[str, date] | None:
-    tickets = uow.tables["tickets"]
     row = uow.execute(sa.select(tickets.c.branch, tickets.c.day).where(tickets.c.id == ticket_id)).first()
     return (row.branch, date.fromisoformat(row.day)) if row else None
 
 
 def days_to_close(uow: UnitOfWork, today: date) -> list[tuple[str, date]]:
     """Branch days up to today with tickets or appointments whose waiting room has not closed."""
-    days, tickets = uow.tables["days"], uow.tables["tickets"]
-
     def open_days(table, *conditions):
         closed = sa.exists().where(days.c.branch == table.c.branch, days.c.day == table.c.day, days.c.closed)
         return {(r.branch, r.day) for r in uow.execute(sa.select(table.c.branch, table.c.day).where(
             table.c.day <= today.isoformat(), ~closed, *conditions).distinct())}
 
     # a day with tickets or open counters, or with bookings nobody has come for yet
-    candidates = open_days(tickets) | open_days(uow.tables["counters"], uow.tables["counters"].c.open)
+    candidates = open_days(tickets) | open_days(counters, counters.c.open)
     candidates |= open_days(appointments, appointments.c.status == "active")
     return sorted((b, date.fromisoformat(d)) for b, d in candidates)
 
 
 def open_days_with_calls(uow: UnitOfWork) -> list[tuple[str, date]]:
-    tickets = uow.tables["tickets"]
     return sorted((r.branch, date.fromisoformat(r.day)) for r in uow.execute(
         sa.select(tickets.c.branch, tickets.c.day).where(tickets.c.status == "called").distinct()))

@@ -10,15 +10,18 @@ from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from shared import catalogue
+from shared.auth import STAFF
 from shared.clock import clock
 from shared.contracts.fields import validate_cpr
+from shared.dependencies import Guard, Storage
 from shared.errors import InvalidInput
 from shared.messaging import subscribe
 from shared.projection import apply_once
-from shared.dependencies import Storage
-from shared.web import api, parse_json, parse_query
-from services.queue import commands, projection
 from shared.schedule import local_day
+from shared.web import api, parse_json, parse_query
+from services.queue import audit, commands, projection, view
+
+MANAGERS = ("branch_manager", "directorate_admin")
 
 FEEDBACK_PAGE = Template(Path(__file__).with_name("feedback_page.html").read_text(encoding="utf-8"))
 SERVICE_ID = validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}\Z")
@@ -58,6 +61,11 @@ class DayQuery(Schema):
     date = fields.Date(load_default=None)
 
 
+class AuditQuery(Schema):
+    branch = fields.String(required=True, validate=SERVICE_ID)
+    date = fields.Date(required=True)
+
+
 CHECK_IN = CheckIn()  # built once: setting up a schema's fields is most of validating a small request
 COUNTER_ID = re.compile(r"[A-Za-z0-9-]{1,16}")
 
@@ -72,6 +80,7 @@ def _counter(counter: str) -> str:
 class QueueService:
     name = "queue"
     db = Storage(projection.metadata)
+    guard = Guard()
     config = Config()
 
     # -- what the queue learns from the other services -------------------------------------------------
@@ -89,54 +98,79 @@ class QueueService:
         commands.housekeeping(self.db, clock.now())
 
     # -- the waiting room ------------------------------------------------------------------------------
-    @api("POST", "/api/v1/branches/<branch>/check-ins")
+    @api("POST", "/api/v1/branches/<branch>/check-ins", allow=("kiosk", *STAFF))
     def check_in(self, request, branch):
-        return commands.check_in(self.db, branch, parse_json(request, CHECK_IN), clock.now())
+        body = parse_json(request, CHECK_IN)
+        limits = self.guard.limits
+        if body["reference"]:  # a reference and a CPR that do not match count as a guess
+            with limits.guessing("check_in", request.caller, body["cpr"]):
+                return commands.check_in(self.db, branch, body, clock.now(), request.caller)
+        limits.count("check_in", request.caller, body["cpr"])
+        return commands.check_in(self.db, branch, body, clock.now(), request.caller)
 
-    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/open")
+    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/open", allow=STAFF)
     def open_counter(self, request, branch, counter):
         services = parse_json(request, OpenCounter())["services"]
-        return commands.open_counter(self.db, branch, _counter(counter), services, clock.now())
+        return commands.open_counter(self.db, branch, _counter(counter), services, clock.now(), request.caller)
 
-    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/close")
+    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/close", allow=STAFF)
     def close_counter(self, request, branch, counter):
-        return commands.close_counter(self.db, branch, _counter(counter), clock.now())
+        return commands.close_counter(self.db, branch, _counter(counter), clock.now(), request.caller)
 
-    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/call-next")
+    @api("POST", "/api/v1/branches/<branch>/counters/<counter>/call-next", allow=STAFF)
     def call_next(self, request, branch, counter):
-        return commands.call_next(self.db, branch, _counter(counter), clock.now())
+        return commands.call_next(self.db, branch, _counter(counter), clock.now(), request.caller)
 
-    @api("POST", "/api/v1/tickets/<ticket>/recall")
+    @api("POST", "/api/v1/tickets/<ticket>/recall", allow=STAFF)
     def recall(self, request, ticket):
-        return commands.recall(self.db, ticket, clock.now())
+        return commands.recall(self.db, ticket, clock.now(), request.caller)
 
-    @api("POST", "/api/v1/tickets/<ticket>/served")
+    @api("POST", "/api/v1/tickets/<ticket>/served", allow=STAFF)
     def served(self, request, ticket):
         return commands.served(self.db, ticket, clock.now(), self.config["MAWAEED_FEEDBACK_KEY"],
-                               self.config["MAWAEED_PUBLIC_URL"])
+                               self.config["MAWAEED_PUBLIC_URL"], request.caller)
 
-    @api("POST", "/api/v1/tickets/<ticket>/no-show")
+    @api("POST", "/api/v1/tickets/<ticket>/no-show", allow=STAFF)
     def no_show(self, request, ticket):
-        return commands.no_show(self.db, ticket, clock.now())
+        return commands.no_show(self.db, ticket, clock.now(), request.caller)
 
-    @api("POST", "/api/v1/tickets/<ticket>/transfer")
+    @api("POST", "/api/v1/tickets/<ticket>/transfer", allow=STAFF)
     def transfer(self, request, ticket):
-        return commands.transfer(self.db, ticket, parse_json(request, Transfer())["service"], clock.now())
+        return commands.transfer(self.db, ticket, parse_json(request, Transfer())["service"], clock.now(),
+                                 request.caller)
 
-    @api("GET", "/api/v1/branches/<branch>/queue")
+    @api("GET", "/api/v1/branches/<branch>/queue", allow=STAFF)
     def waiting_room(self, request, branch):
+        """The full waiting room, for the branch's staff."""
         now = clock.now()
         day = parse_query(request, DayQuery())["date"] or local_day(now)
-        return commands.waiting_room(self.db, branch, day, now)
+        return commands.waiting_room(self.db, branch, day, now, request.caller)
 
-    @api("POST", "/api/v1/branches/<branch>/close-day")
+    @api("GET", "/api/v1/branches/<branch>/board")
+    def board(self, request, branch):
+        """The public board of the hall: ticket numbers and counters only."""
+        now = clock.now()
+        return commands.waiting_room(self.db, branch, local_day(now), now, shown=view.board)
+
+    @api("POST", "/api/v1/branches/<branch>/close-day", allow=MANAGERS)
     def close_day(self, request, branch):
         day = parse_query(request, DayQuery())["date"] or local_day(clock.now())
-        return commands.close_day(self.db, branch, day)
+        return commands.close_day(self.db, branch, day, request.caller)
+
+    @api("GET", "/api/v1/audit", allow=("auditor", *MANAGERS))
+    def audit(self, request):
+        """Who did what at a branch on a day: auditors anywhere, managers at their places."""
+        query = parse_query(request, AuditQuery())
+        if not request.caller.principal.has("auditor"):
+            commands.waiting_room(self.db, query["branch"], query["date"], clock.now(), request.caller,
+                                  shown=lambda *_: None)  # the place check, and a 404 for an unknown branch
+        return {"branch": query["branch"], "date": query["date"].isoformat(),
+                "entries": audit.trail(self.db, query["branch"], query["date"])}
 
     # -- satisfaction ----------------------------------------------------------------------------------
     @api("POST", "/api/v1/feedback")
     def feedback(self, request):
+        self.guard.limits.count("feedback", request.caller)
         body = parse_json(request, Rating())
         return 201, commands.rate(self.db, body["token"], body["score"], body["comment"],
                                   self.config["MAWAEED_FEEDBACK_KEY"])

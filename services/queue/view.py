@@ -57,3 +57,12 @@ def waiting_room(day: Day, branch: dict, now: datetime, last: int = 10) -> dict:
                      for c in sorted(day.counters.values(), key=lambda c: c.id)],
         "averages": averages(day),
     }
+
+
+def board(day: Day, branch: dict, now: datetime) -> dict:
+    """The public waiting-room board, as a screen in the hall shows it: ticket numbers and counters, how many
+    wait for each service and for how long; no ticket ids, references, names or CPRs."""
+    room = waiting_room(day, branch, now)
+    return {**{k: room[k] for k in ("branch", "name_en", "name_ar", "date", "closed", "now_serving")},
+            "last_called": [{k: v for k, v in call.items() if k != "status"} for call in room["last_called"]],
+            "waiting": [{k: v for k, v in line.items() if k != "tickets"} for line in room["waiting"]]}

@@ -80,7 +80,7 @@ def from_dict(data: dict) -> Event:
             position=int(data["position"]), occurred_at=parse_instant(data["occurred_at"]),
             correlation_id=data.get("correlation_id") or str(data["event_id"]),
             causation_id=data.get("causation_id"), directorate=data.get("directorate"),
-            payload=data["payload"],
+            payload=data["payload"], actor=data.get("actor"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ContractError(f"malformed envelope: {exc!r}") from None

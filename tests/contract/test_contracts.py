@@ -78,7 +78,7 @@ def test_golden_sample_upcasts_to_the_latest_version(sample):
 def test_golden_envelope_has_every_field_of_the_design(sample):
     _, data = sample
     assert set(data) == {"event_id", "type", "version", "stream_id", "stream_version", "position", "occurred_at",
-                         "correlation_id", "causation_id", "directorate", "payload"}
+                         "correlation_id", "causation_id", "directorate", "actor", "payload"}
     assert data["occurred_at"].endswith("Z")
     assert data["position"] >= 1 and data["stream_version"] >= 1
 

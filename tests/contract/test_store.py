@@ -98,6 +98,27 @@ def test_append_keeps_the_envelope_it_is_given(db):
     assert read == event
     assert (read.event_id, read.correlation_id, read.causation_id, read.directorate) == (
         new.event_id, new.correlation_id, new.causation_id, "cid")
+    assert read.actor is None and read.to_dict()["actor"] is None
+
+
+def test_an_event_records_who_did_it(db):
+    clerk = {"subject": "clerk-1", "role": "clerk", "branch": "npra-isa-town", "counter": "5"}
+    [event] = append(db, "branch-npra-isa-town", 0, [NewEvent(holiday().type, holiday().payload, "npra", actor=clerk)])
+    with db.transaction() as uow:
+        [read] = uow.store.read_all()
+    assert read.actor == event.actor == clerk
+    assert from_dict(read.to_dict()).actor == clerk   # through the feed and the broker too
+
+
+def test_a_log_made_before_actors_gains_the_column(backend_config, open_db):
+    """A database from before this change: its events table has no actor column until the service starts."""
+    old = open_db(SERVICE, metadata())
+    append(old, "branch-npra-isa-town", 0, [holiday()])
+    with old.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE events DROP COLUMN actor")
+    reopened = open_db(SERVICE, metadata())
+    with reopened.transaction() as uow:
+        assert [e.actor for e in uow.store.read_all()] == [None]
 
 
 def test_append_at_a_stale_version_raises_and_writes_nothing(db):

@@ -43,7 +43,7 @@ def events(suite, service: str = "booking") -> list[dict]:
     found, after = [], 0
     while True:
         page = requests.get(f"{suite.api}/events", params={"service": service, "after": after, "limit": 1000},
-                            timeout=10).json()
+                            headers=suite.reader(), timeout=10).json()
         found += page["events"]
         if len(page["events"]) < 1000:
             return found
@@ -51,7 +51,8 @@ def events(suite, service: str = "booking") -> list[dict]:
 
 
 def head(suite) -> int:
-    return requests.get(f"{suite.api}/events", params={"service": "booking", "limit": 1}, timeout=5).json()["head"]
+    return requests.get(f"{suite.api}/events", params={"service": "booking", "limit": 1}, headers=suite.reader(),
+                        timeout=5).json()["head"]
 
 
 def test_every_directorate_and_branch_has_arabic_and_english_names(suite):
@@ -86,8 +87,10 @@ def test_book_read_reschedule_and_cancel(suite):
     assert created.json()["status"] == "active" and created.json()["start"] == start
     assert remaining_becomes(suite, start, 2) < 1.0
 
-    assert requests.get(f"{suite.api}/bookings/{reference}", params={"cpr": cpr(1)}, timeout=5).json()["start"] == start
-    assert requests.get(f"{suite.api}/bookings/{reference}", params={"cpr": cpr(2)}, timeout=5).status_code == 404
+    assert requests.get(f"{suite.api}/bookings/{reference}", headers={"X-CPR": cpr(1)}, timeout=5).json()["start"] == start
+    assert requests.get(f"{suite.api}/bookings/{reference}", headers={"X-CPR": cpr(2)}, timeout=5).status_code == 404
+    in_url = requests.get(f"{suite.api}/bookings/{reference}", params={"cpr": cpr(1)}, timeout=5)
+    assert in_url.status_code == 400 and in_url.json()["error"]["code"] == "CPR_IN_URL"  # URLs end up in logs
     again = requests.post(f"{suite.api}/bookings", json=booking(1, later), timeout=5)
     assert again.status_code == 409 and again.json()["error"]["code"] == "ALREADY_BOOKED"
 
@@ -103,7 +106,7 @@ def test_book_read_reschedule_and_cancel(suite):
     remaining_becomes(suite, later, 3)
     types = [e["type"] for e in events(suite) if e["payload"]["reference"] == reference]
     assert types == ["booking.SlotBooked", "booking.BookingRescheduled", "booking.BookingCancelled"]
-    only = requests.get(f"{suite.api}/events", timeout=5, params={
+    only = requests.get(f"{suite.api}/events", timeout=5, headers=suite.reader(), params={
         "service": "booking", "types": "booking.BookingCancelled,booking.BookingRescheduled", "limit": 1000}).json()
     assert {e["type"] for e in only["events"]} <= {"booking.BookingCancelled", "booking.BookingRescheduled"}
     assert [e["payload"]["reference"] for e in only["events"]].count(reference) == 2
@@ -113,7 +116,7 @@ def test_a_hundred_people_racing_for_three_places_get_exactly_three(suite):
     start = "2026-12-09T10:00:00+03:00"
     with ThreadPoolExecutor(max_workers=100) as pool:
         responses = list(pool.map(lambda n: requests.post(f"{suite.api}/bookings", json=booking(1000 + n, start),
-                                                          timeout=60), range(100)))
+                                                          headers=suite.reader(), timeout=60), range(100)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] * 3 + [409] * 97
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} <= {"SLOT_FULL", "BUSY"}
@@ -171,15 +174,16 @@ def test_oversize_bodies_and_unknown_things(suite):
     big = requests.post(f"{suite.api}/bookings", json=booking(78, "2026-12-10T09:00:00+03:00", name="x" * 40000),
                         timeout=5)
     assert big.status_code == 413 and big.json()["error"]["code"] == "BODY_TOO_LARGE"
-    assert requests.get(f"{suite.api}/bookings/ZZZZ-ZZZZ", params={"cpr": cpr(1)}, timeout=5).status_code == 404
-    assert requests.get(f"{suite.api}/bookings/ZZZZ-ZZZZ", params={"cpr": "1"}, timeout=5).status_code == 422
+    assert requests.get(f"{suite.api}/bookings/ZZZZ-ZZZZ", headers={"X-CPR": cpr(1)}, timeout=5).status_code == 404
+    assert requests.get(f"{suite.api}/bookings/ZZZZ-ZZZZ", headers={"X-CPR": "1"}, timeout=5).status_code == 422
     assert requests.get(f"{suite.api}/availability", params={"branch": BRANCH}, timeout=5).status_code == 422
     assert requests.get(f"{suite.api}/availability", timeout=5, params={
         "branch": BRANCH, "service": SERVICE, "date": "2026-13-01"}).status_code == 422
     assert requests.get(f"{suite.api}/branches", params={"directorate": "nope"}, timeout=5).status_code == 404
-    assert requests.get(f"{suite.api}/events", params={"service": "nope"}, timeout=5).status_code == 404
+    assert requests.get(f"{suite.api}/events", params={"service": "nope"}, headers=suite.reader(),
+                        timeout=5).status_code == 404
     assert requests.get(f"{suite.api}/events", params={"service": "booking", "after": "x"},
-                        timeout=5).status_code in (404, 422)
+                        headers=suite.reader(), timeout=5).status_code in (404, 422)
     assert requests.post(f"{suite.api}/bookings/ZZZZ-ZZZZ/cancel", data="{", timeout=5).status_code == 400
 
 

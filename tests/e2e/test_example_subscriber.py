@@ -17,7 +17,7 @@ import pytest
 import requests
 from kombu import Connection, Queue
 
-from tests.e2e.conftest import Suite
+from tests.support.suite import SERVICES_SECRET, Suite
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,8 @@ class Subscriber:
     def __init__(self, suite: Suite, state: Path, *extra: str):
         command = [sys.executable, "-I", str(SUBSCRIBER), "--amqp-uri", suite.env["AMQP_URI"],
                    "--feed-url", suite.base_url, "--name", NAME, "--source", "booking", "--types", *TYPES,
-                   "--state", str(state), *extra]
+                   "--state", str(state), "--token-url", f"{suite.issuer.url}/token",
+                   "--client-id", "example-subscriber", "--client-secret", SERVICES_SECRET, *extra]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         cwd=state.parent)
         self.raw, self.lines, self.errors = [], [], []
@@ -118,7 +119,7 @@ def feed(suite: Suite) -> list[dict]:
     found, after = [], 0
     while True:
         page = requests.get(f"{suite.api}/events", params={"service": "booking", "after": after, "limit": 1000},
-                            timeout=10).json()
+                            headers=suite.as_("subscriber", scope="events:booking events:personal"), timeout=10).json()
         found += page["events"]
         if len(page["events"]) < 1000:
             return found

@@ -75,7 +75,8 @@ def test_a_booking_puts_one_confirmation_with_its_calendar_file_in_the_inbox(mai
     assert len(mine) == 2
     cancellation = next(m for m in mine if b"METHOD:CANCEL" in calendar_of(m).to_ical())
     assert reference in cancellation["Subject"]
-    status = requests.get(f"{suite.api}/notifications", params={"reference": reference, "cpr": cpr}, timeout=10)
+    status = requests.get(f"{suite.api}/notifications", params={"reference": reference}, headers={"X-CPR": cpr},
+                          timeout=10)
     assert sorted((m["kind"], m["status"]) for m in status.json()["messages"]) == [
         ("cancellation", "sent"), ("confirmation", "sent"), ("reminder", "withdrawn")]
 

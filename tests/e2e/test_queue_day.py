@@ -58,11 +58,20 @@ class Day:
     def api(self) -> str:
         return self.suite.api
 
+    @property
+    def staff(self) -> dict:
+        """Signed in as the directorate's admin: a clerk's and a manager's rights at every branch (kept)."""
+        if "staff" not in self.__dict__:
+            self.__dict__["staff"] = self.suite.as_("directorate_admin",
+                                                    directorates=["npra", "cid", "traffic", "customs"])
+        return self.__dict__["staff"]
+
     def post(self, path: str, body=None, data: str | None = None) -> requests.Response:
         if data is not None:
-            return requests.post(f"{self.api}{path}", data=data, headers={"Content-Type": "application/json"},
-                                 timeout=10)
-        return requests.post(f"{self.api}{path}", json=body if body is not None else {}, timeout=10)
+            return requests.post(f"{self.api}{path}", data=data, timeout=10,
+                                 headers={"Content-Type": "application/json", **self.staff})
+        return requests.post(f"{self.api}{path}", json=body if body is not None else {}, headers=self.staff,
+                             timeout=10)
 
     def check_in(self, who: str, cpr_: str | None = None, reference: str | None = None) -> requests.Response:
         return self.post(f"/branches/{BRANCH}/check-ins",
@@ -78,7 +87,7 @@ class Day:
         return self.post(f"/tickets/{self.tickets[number]}/{action}", body)
 
     def view(self) -> dict:
-        response = requests.get(f"{self.api}/branches/{BRANCH}/queue", timeout=10)
+        response = requests.get(f"{self.api}/branches/{BRANCH}/queue", headers=self.staff, timeout=10)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -94,7 +103,8 @@ class Day:
             time.sleep(0.05)
 
     def booking_status(self, who: str) -> str:
-        response = requests.get(f"{self.api}/bookings/{self.references[who]}", params={"cpr": cpr(who)}, timeout=10)
+        response = requests.get(f"{self.api}/bookings/{self.references[who]}", headers={"X-CPR": cpr(who)},
+                                timeout=10)
         assert response.status_code == 200, response.text
         return response.json()["status"]
 
@@ -104,7 +114,7 @@ def queue_events(day: Day, type_: str) -> list[dict]:
     found, after = [], 0
     while True:
         page = requests.get(f"{day.api}/events", params={"service": "queue", "after": after, "limit": 1000},
-                            timeout=10).json()
+                            headers=day.suite.reader(), timeout=10).json()
         found += [e for e in page["events"] if e["type"] == type_]
         if len(page["events"]) < 1000:
             return found
@@ -140,7 +150,7 @@ def wait_until_the_queue_knows(day: Day, who: str, within: float = 15) -> None:
 def wait_until_the_queue_knows_the_catalogue(day: Day, within: float = 15) -> None:
     """The queue applies the catalogue's events in order, and cid-southern is the last branch of the file: once
     the queue knows it, it has Isa Town's queue policy (walk-in quotas) too."""
-    poll(lambda: requests.get(f"{day.api}/branches/cid-southern/queue", timeout=10),
+    poll(lambda: requests.get(f"{day.api}/branches/cid-southern/board", timeout=10),
          lambda r: r.status_code == 200, within, pause=0.05)
 
 

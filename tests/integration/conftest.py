@@ -28,13 +28,14 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
 
 
 @pytest.fixture
-def config(rabbit_config, schema_prefix):
+def config(rabbit_config, schema_prefix, tmp_path):
     """Tests list it before runner_factory, so the runners stop before the schemas are dropped."""
     clock.travel_to(SUNDAY_NINE)
     address = f"127.0.0.1:{free_port()}"
     settings = nameko_config({
         "AMQP_URI": rabbit_config["AMQP_URI"], "DATABASE_URL": PG_URL, "DATABASE_SCHEMA_PREFIX": schema_prefix,
-        "WEB_SERVER_ADDRESS": address,
+        "WEB_SERVER_ADDRESS": address, "MAWAEED_DATA_DIR": str(tmp_path / "var"), "MAWAEED_RATE_LIMITS": "off",
+        "MAWAEED_PUBLIC_URL": f"http://{address}",
     })
     settings["base_url"] = f"http://{address}"
     return settings

@@ -3,6 +3,7 @@ counters calling at the same instant never get the same ticket."""
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import jwt
 import pytest
 import requests
 import yaml
@@ -16,6 +17,7 @@ from services.queue import projection as queue_tables
 from services.queue.service import QueueService
 
 from tests.integration.conftest import wait_until
+from tests.support.suite import signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +40,7 @@ def queue_knows_branch(config) -> bool:
     """The queue has applied every catalogue event availability recorded: the branch, and its services, policy
     and hours, which arrive as events after it (answering for the branch alone is not enough)."""
     head = requests.get(f"{config['base_url']}/api/v1/events", params={"service": "availability", "limit": 1},
+                        headers=signed_in(config, "analyst"),
                         timeout=5).json().get("head")
     db = open_database(config, "queue", queue_tables.metadata)
     try:
@@ -56,6 +59,7 @@ def test_a_booking_reaches_the_queue_and_checks_in(config, runner_factory):
 
     def check_in():
         response = requests.post(f"{config['base_url']}/api/v1/branches/{BRANCH}/check-ins", timeout=5,
+                                 headers=signed_in(config, "kiosk", branches=[BRANCH]),
                                  json={"reference": booked.lower().replace("-", ""), "cpr": "900112345"})
         return response if response.status_code != 404 else None  # the booking is still on its way
 
@@ -69,34 +73,44 @@ def test_two_counters_calling_at_once_never_get_the_same_ticket(busy_catalogue, 
     clock.travel_to(MONDAY_NINE)
     runner_factory(config, AvailabilityService, QueueService).start()
     base = f"{config['base_url']}/api/v1/branches/{BRANCH}"
+    clerk = signed_in(config, "clerk", branches=[BRANCH])
     wait_until(lambda: queue_knows_branch(config))
     services = ("passport-renewal", "residence-permit")
     for counter in ("1", "2"):
-        assert requests.post(f"{base}/counters/{counter}/open", json={"services": list(services)},
+        assert requests.post(f"{base}/counters/{counter}/open", json={"services": list(services)}, headers=clerk,
                              timeout=5).status_code == 200
     with ThreadPoolExecutor(max_workers=20) as pool:
-        created = list(pool.map(lambda n: requests.post(f"{base}/check-ins", timeout=30, json={
+        created = list(pool.map(lambda n: requests.post(f"{base}/check-ins", timeout=30, headers=clerk, json={
             "walk_in": True, "cpr": f"9001{n:05d}", "service": services[n % 2]}), range(400)))
     assert [r.status_code for r in created] == [201] * 400
 
     called = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for _round in range(200):  # both counters call at the same instant, then both serve
-            answers = list(pool.map(lambda c: requests.post(f"{base}/counters/{c}/call-next", timeout=30),
-                                    ("1", "2")))
+            answers = list(pool.map(lambda c: requests.post(f"{base}/counters/{c}/call-next", headers=clerk,
+                                                            timeout=30), ("1", "2")))
             assert [a.status_code for a in answers] == [200, 200]
             tickets = [a.json()["ticket"]["id"] for a in answers]
             assert tickets[0] != tickets[1]
             called += tickets
             for ticket in tickets:
-                assert requests.post(f"{config['base_url']}/api/v1/tickets/{ticket}/served",
+                assert requests.post(f"{config['base_url']}/api/v1/tickets/{ticket}/served", headers=clerk,
                                      timeout=30).status_code == 200
     assert sorted(called) == sorted(r.json()["ticket"]["id"] for r in created)  # every ticket called once
-    assert requests.post(f"{base}/counters/1/call-next", timeout=5).status_code == 204
+    assert requests.post(f"{base}/counters/1/call-next", headers=clerk, timeout=5).status_code == 204
 
     db = open_database(config, "queue", queue_tables.metadata)
-    with db.transaction() as uow:
-        calls = [e.payload["ticket_id"] for e in uow.store.read_all(limit=100_000) if e.type == "queue.TicketCalled"]
+    calls = [e.payload["ticket_id"] for e in called_events(db)]
     assert len(calls) == len(set(calls)) == 400
-    room = requests.get(f"{base}/queue", timeout=5).json()
+    assert all(e.actor["subject"] == clerk_subject(clerk) and e.actor["role"] == "clerk" for e in called_events(db))
+    room = requests.get(f"{base}/queue", headers=clerk, timeout=5).json()
     assert room["averages"]["served"] == 400 and room["now_serving"] == []
+
+
+def called_events(db):
+    with db.transaction() as uow:
+        return [e for e in uow.store.read_all(limit=100_000) if e.type == "queue.TicketCalled"]
+
+
+def clerk_subject(headers: dict) -> str:
+    return jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})["sub"]

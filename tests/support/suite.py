@@ -23,11 +23,23 @@ from services.availability.service import AvailabilityService
 from services.booking.service import BookingService
 from services.cli import SERVICES
 
+from shared.auth import FEED_SCOPES
+from shared.issuer import DevelopmentIssuer
 from tests.conftest import PG_URL
 from tests.support.net import free_port
+from tests.support.oidc import TestIssuer
 
 NOW = "2026-12-06T09:00:00+03:00"  # a Sunday morning in Bahrain
+SERVICES_SECRET = "services-secret-for-tests"
 RABBIT_API = os.environ.get("TEST_RABBIT_API", "http://guest:guest@127.0.0.1:15672/api")
+
+
+def signed_in(config: dict, role: str, **claims) -> dict:
+    """Request headers of a caller with `role`, signed by the development issuer of a suite run on `config`
+    (claims: branches=[...], directorates=[...], counter=..., cpr=..., scope="...")."""
+    scopes = claims.pop("scope", "").split()
+    token = DevelopmentIssuer(config["MAWAEED_DATA_DIR"], config["MAWAEED_PUBLIC_URL"]).issue(role, scopes=scopes, **claims)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def start_suite(runner_factory, config, *classes):
@@ -38,14 +50,20 @@ def start_suite(runner_factory, config, *classes):
 
 
 class Suite:
-    def __init__(self, mode: str, workdir: Path, now: str = NOW, speed: float = 1):
+    """Signed in as the real callers are: the embedded suite is its own development issuer (tokens signed with the
+    key it keeps in its data folder); the distributed one trusts a test issuer serving its keys over HTTP, which
+    also grants the services their own token. Abuse limits are off unless `rate_limits` says otherwise."""
+
+    def __init__(self, mode: str, workdir: Path, now: str = NOW, speed: float = 1, rate_limits: str = "off"):
         self.mode = mode
         self.workdir = workdir
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
         self.api = f"{self.base_url}/api/v1"
         self.env = {**os.environ, "MAWAEED_NOW": now, "MAWAEED_CLOCK_SPEED": str(speed),
-                    "MAWAEED_DATA_DIR": str(workdir / "var"), "MAWAEED_PORT": str(port), "LOG_LEVEL": "WARNING"}
+                    "MAWAEED_DATA_DIR": str(workdir / "var"), "MAWAEED_PORT": str(port), "LOG_LEVEL": "WARNING",
+                    "MAWAEED_PUBLIC_URL": self.base_url, "MAWAEED_RATE_LIMITS": rate_limits}
+        self.issuer = None
         self.commands = [[sys.executable, "-m", "services.cli", "run"]]
         if mode == "distributed":
             self.vhost = f"mawaeed-e2e-{uuid.uuid4().hex[:8]}"
@@ -54,7 +72,12 @@ class Suite:
                          json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
             self.schema_prefix = f"e2e{uuid.uuid4().hex[:8]}_"
             ports = {name: free_port() for name in SERVICES}
+            self.issuer = TestIssuer(clients={"mawaeed-services": (SERVICES_SECRET, "subscriber", FEED_SCOPES),
+                                              # another system's: the booking feed, nothing personal
+                                              "example-subscriber": (SERVICES_SECRET, "subscriber", ["events:booking"])})
             self.env.update({
+                "MAWAEED_OIDC_ISSUER": self.issuer.url, "MAWAEED_OIDC_CLIENT_ID": "mawaeed-services",
+                "MAWAEED_OIDC_CLIENT_SECRET": SERVICES_SECRET, "MAWAEED_TRUSTED_PROXIES": "127.0.0.1",
                 "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}", "DATABASE_URL": PG_URL,
                 "DATABASE_SCHEMA_PREFIX": self.schema_prefix, "MAWAEED_FEED_URL": self.base_url,
                 "MAWAEED_PUBLIC_URL": self.base_url,
@@ -65,6 +88,20 @@ class Suite:
                 for name, p in ports.items()
             ] + [[sys.executable, "-m", "services.cli", "gateway", "--listen", f"127.0.0.1:{port}"]]
         self.processes = []
+
+    def token(self, role: str, **claims) -> str:
+        """A token for `role` (claims: branches=[...], directorates=[...], counter=..., cpr=..., scope="...")."""
+        return self.as_(role, **claims)["Authorization"].removeprefix("Bearer ")
+
+    def as_(self, role: str, **claims) -> dict:
+        """Request headers of a caller with `role`."""
+        if self.issuer is not None:
+            return {"Authorization": f"Bearer {self.issuer.token(role, **claims)}"}
+        return signed_in(self.env, role, **claims)
+
+    def reader(self) -> dict:
+        """Headers of a subscriber that may read every feed with personal fields (as the suite's own services)."""
+        return self.as_("subscriber", scope=" ".join(FEED_SCOPES))
 
     def start(self) -> None:
         log = open(self.workdir / "suite.log", "ab")
@@ -117,6 +154,8 @@ class Suite:
                               text=True, timeout=120)
 
     def cleanup(self) -> None:
+        if self.issuer is not None:
+            self.issuer.close()
         if self.mode == "distributed":
             requests.delete(f"{RABBIT_API}/vhosts/{self.vhost}", timeout=10)
             engine = sa.create_engine(PG_URL)

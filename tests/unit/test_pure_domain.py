@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-PURE = ["services.queue.domain", "services.booking.rules", "services.notifications.plan", "shared.schedule",
-        "shared.events", "shared.masking"]
+PURE = ["services.queue.domain", "services.booking.rules", "services.booking.fold", "services.notifications.plan",
+        "shared.schedule", "shared.events", "shared.masking"]
 FORBIDDEN = ["sqlalchemy", "marshmallow", "cryptography", "nameko", "kombu", "eventlet", "psycopg2"]
 
 

@@ -129,6 +129,8 @@ def test_api_routes_lists_the_api_endpoints_a_class_declares_and_nothing_else():
 
 
 def test_api_routes_of_a_service_are_the_routes_it_documents():
-    assert [(endpoint.method, endpoint.url) for endpoint in api_routes(BookingService)] == [
-        ("POST", "/api/v1/bookings"), ("GET", "/api/v1/bookings/<reference>"),
-        ("POST", "/api/v1/bookings/<reference>/cancel"), ("POST", "/api/v1/bookings/<reference>/reschedule")]
+    assert [(endpoint.method, endpoint.url, endpoint.allow) for endpoint in api_routes(BookingService)] == [
+        ("POST", "/api/v1/bookings", None), ("GET", "/api/v1/bookings/<reference>", None),
+        ("POST", "/api/v1/bookings/<reference>/cancel", None), ("POST", "/api/v1/bookings/<reference>/reschedule", None),
+        ("GET", "/api/v1/challenge", None), ("GET", "/api/v1/me/bookings", ("citizen",)),
+        ("POST", "/api/v1/people/erase", ("system_admin",))]

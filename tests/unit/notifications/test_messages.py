@@ -1,16 +1,19 @@
-"""The notification templates (services/notifications/templates/{kind}.{lang}.j2), rendered the way the notifications
-service renders them: one Jinja2 environment, `get_template(...).make_module(context)`, parts read as module attributes
-and stripped."""
+"""Rendering messages (services/notifications/messages.py) and the templates it renders
+(services/notifications/templates/{kind}.{lang}.j2), each the way the notifications service renders them: its one
+Jinja2 environment, `get_template(...).make_module(context)`, parts read as module attributes and stripped."""
 import re
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 
 import jinja2
 import pytest
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from icalendar import Calendar
 from markupsafe import escape
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "services" / "notifications" / "templates"
+from shared.clock import UTC
+from services.notifications import messages
+from services.notifications.messages import TEMPLATES
+
 KINDS = ("confirmation", "reminder", "cancellation", "reschedule", "called", "survey")
 LANGS = ("ar", "en")
 EMAIL_KINDS = tuple(kind for kind in KINDS if kind != "called")
@@ -21,9 +24,7 @@ ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
 ARABIC_SCRIPT = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 CPR = "880412345"
 
-ENV = Environment(loader=FileSystemLoader(TEMPLATES),
-                  autoescape=select_autoescape(enabled_extensions=("j2",), default_for_string=True),
-                  trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False, undefined=StrictUndefined)
+ENV = messages.environment()
 
 # the variables each kind's template must use: taking any one away fails the render
 REQUIRED = {
@@ -41,25 +42,19 @@ REQUIRED = {
 # a feedback link as shared/feedback.link makes it: public URL, /feedback/, ticket id (a UUID), ".", 20 characters
 FEEDBACK_URL = "https://mawaeed.example.bh/feedback/0b6f3c2e-8d1a-4f57-a9c4-2e7d5b13f086.W8kq3Zp0Lr7Yx2NbT5vA"
 
+SAME_IN_BOTH = {"reference": "K7MX-9QRD", "time": "09:20", "duration_minutes": 20, "previous_time": "11:40",
+                "ticket_number": "P-014", "counter": "5", "feedback_url": FEEDBACK_URL}
 SAMPLES = {
-    "ar": {
-        "name": "فاطمة عبدالله الجودر", "branch_name": "فرع مدينة عيسى", "service_name": "تجديد جواز السفر",
-        "reference": "K7MX-9QRD", "help_url": "https://mawaeed.example.bh/help?lang=ar&topic=booking",
-        "date": "الاثنين 7 ديسمبر 2026", "time": "09:20", "duration_minutes": 20,
-        "booking_url": "https://mawaeed.example.bh/ar/bookings/K7MX-9QRD",
-        "what_to_bring": ["البطاقة الذكية (بطاقة الهوية)", "جواز السفر الحالي", "صورة شخصية حديثة"],
-        "previous_date": "الأحد 6 ديسمبر 2026", "previous_time": "11:40",
-        "ticket_number": "P-014", "counter": "5", "feedback_url": FEEDBACK_URL,
-    },
-    "en": {
-        "name": "Maria D'Souza", "branch_name": "Isa Town branch", "service_name": "Passport renewal",
-        "reference": "K7MX-9QRD", "help_url": "https://mawaeed.example.bh/help?lang=en&topic=booking",
-        "date": "Monday 7 December 2026", "time": "09:20", "duration_minutes": 20,
-        "booking_url": "https://mawaeed.example.bh/en/bookings/K7MX-9QRD",
-        "what_to_bring": ["Smart card (identity card)", "Current passport", "A recent passport photo"],
-        "previous_date": "Sunday 6 December 2026", "previous_time": "11:40",
-        "ticket_number": "P-014", "counter": "5", "feedback_url": FEEDBACK_URL,
-    },
+    "ar": {**SAME_IN_BOTH, "name": "فاطمة عبدالله الجودر", "branch_name": "فرع مدينة عيسى",
+           "service_name": "تجديد جواز السفر", "help_url": "https://mawaeed.example.bh/help?lang=ar&topic=booking",
+           "date": "الاثنين 7 ديسمبر 2026", "previous_date": "الأحد 6 ديسمبر 2026",
+           "booking_url": "https://mawaeed.example.bh/ar/bookings/K7MX-9QRD",
+           "what_to_bring": ["البطاقة الذكية (بطاقة الهوية)", "جواز السفر الحالي", "صورة شخصية حديثة"]},
+    "en": {**SAME_IN_BOTH, "name": "Maria D'Souza", "branch_name": "Isa Town branch",
+           "service_name": "Passport renewal", "help_url": "https://mawaeed.example.bh/help?lang=en&topic=booking",
+           "date": "Monday 7 December 2026", "previous_date": "Sunday 6 December 2026",
+           "booking_url": "https://mawaeed.example.bh/en/bookings/K7MX-9QRD",
+           "what_to_bring": ["Smart card (identity card)", "Current passport", "A recent passport photo"]},
 }
 # the longest values the seed catalogue and the date format give, for the SMS length limits
 LONGEST = {
@@ -72,37 +67,25 @@ LONGEST = {
            "previous_date": "Wednesday 23 September 2026", "ticket_number": "K-114", "counter": "12"},
 }
 
-# which context values must appear in which part
+
+def facts(subject: tuple, sms: tuple, body: tuple = ()) -> dict:
+    """Which context values must appear in which part; the body's in both the text and the html."""
+    return {"subject": subject, "sms": sms, **({"text": body, "html": body} if body else {})}
+
+
+APPOINTMENT = facts(("branch_name", "date", "time"), ("reference", "branch_name", "date", "time"),
+                    ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url", "help_url"))
 FACTS = {
-    "confirmation": {"subject": ("branch_name", "date", "time"),
-                     "sms": ("reference", "branch_name", "date", "time"),
-                     "text": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
-                              "help_url"),
-                     "html": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
-                              "help_url")},
-    "reminder": {"subject": ("branch_name", "date", "time"),
-                 "sms": ("reference", "branch_name", "date", "time"),
-                 "text": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
-                          "help_url"),
-                 "html": ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url",
-                          "help_url")},
-    "cancellation": {"subject": ("branch_name", "date"),
-                     "sms": ("reference", "date", "time"),
-                     "text": ("name", "reference", "service_name", "branch_name", "date", "time", "help_url"),
-                     "html": ("name", "reference", "service_name", "branch_name", "date", "time", "help_url")},
-    "reschedule": {"subject": ("date", "time"),
-                   "sms": ("reference", "date", "time"),
-                   "text": ("name", "reference", "previous_date", "previous_time", "date", "time", "branch_name",
-                            "service_name", "booking_url", "help_url"),
-                   "html": ("name", "reference", "previous_date", "previous_time", "date", "time", "branch_name",
-                            "service_name", "booking_url", "help_url")},
-    "called": {"subject": ("ticket_number",), "sms": ("ticket_number", "counter")},
-    "survey": {"subject": ("branch_name",),
-               "sms": ("feedback_url",),
-               "text": ("name", "branch_name", "service_name", "feedback_url", "ticket_number", "reference",
-                        "help_url"),
-               "html": ("name", "branch_name", "service_name", "feedback_url", "ticket_number", "reference",
-                        "help_url")},
+    "confirmation": APPOINTMENT,
+    "reminder": APPOINTMENT,
+    "cancellation": facts(("branch_name", "date"), ("reference", "date", "time"),
+                          ("name", "reference", "service_name", "branch_name", "date", "time", "help_url")),
+    "reschedule": facts(("date", "time"), ("reference", "date", "time"),
+                        ("name", "reference", "previous_date", "previous_time", "date", "time", "branch_name",
+                         "service_name", "booking_url", "help_url")),
+    "called": facts(("ticket_number",), ("ticket_number", "counter")),
+    "survey": facts(("branch_name",), ("feedback_url",),
+                    ("name", "branch_name", "service_name", "feedback_url", "ticket_number", "reference", "help_url")),
 }
 BRING_HEADING = {"ar": "إحضار", "en": "Please bring"}
 CALENDAR = {"ar": "ملف تقويم", "en": "calendar file"}
@@ -306,3 +289,65 @@ def test_a_missing_variable_fails_the_render(kind, lang, missing):
     del ctx[missing]
     with pytest.raises(jinja2.UndefinedError):
         render(kind, lang, ctx)
+
+
+# -- messages.py: what the service passes the templates, and what it makes of them ------------------------------
+
+BRANCH = {"name_en": "Isa Town branch", "name_ar": "فرع مدينة عيسى",
+          "services": {"passport-renewal": {"name_en": "Passport renewal", "name_ar": "تجديد جواز السفر",
+                                            "duration_minutes": 20}}}
+START = datetime(2026, 12, 7, 6, 20, tzinfo=UTC)   # Monday 09:20 in Bahrain
+PUBLIC_URL = "https://mawaeed.example.bh/"
+
+
+@pytest.mark.parametrize("lang, expected", [("en", "Monday 7 December 2026"), ("ar", "الاثنين 7 ديسمبر 2026")])
+def test_dates_are_written_in_the_persons_language_on_bahrains_calendar(lang, expected):
+    assert messages.local_date(START, lang) == expected
+    assert messages.local_date(datetime(2026, 12, 6, 21, 30, tzinfo=UTC), lang) == expected  # 00:30 on Monday
+
+
+def test_the_context_is_what_the_templates_need_in_the_persons_language():
+    values = messages.context("reschedule", "ar", BRANCH, "passport-renewal", "فاطمة", "K7MX-9QRD", START,
+                              {"previous_start": (START - timedelta(days=1)).isoformat()}, PUBLIC_URL)
+    assert {key: values[key] for key in ("branch_name", "service_name", "duration_minutes", "time", "previous_time",
+                                         "booking_url", "what_to_bring")} == {
+        "branch_name": "فرع مدينة عيسى", "service_name": "تجديد جواز السفر", "duration_minutes": 20,
+        "time": "09:20", "previous_time": "09:20", "booking_url": "https://mawaeed.example.bh/?reference=K7MX-9QRD",
+        "what_to_bring": messages.WHAT_TO_BRING["ar"]}
+    assert values["previous_date"] == "الأحد 6 ديسمبر 2026"
+    assert REQUIRED["reschedule"] <= set(values)
+
+
+def test_a_walk_ins_context_has_no_booking_link_nor_time():
+    values = messages.context("called", "en", BRANCH, "passport-renewal", "", None, None,
+                              {"ticket_number": "P-014", "counter": "5"}, PUBLIC_URL)
+    assert values["booking_url"] == PUBLIC_URL and "time" not in values and "previous_date" not in values
+    assert (values["ticket_number"], values["counter"], values["feedback_url"]) == ("P-014", "5", "")
+
+
+def test_a_rendered_message_has_every_part_and_an_id_that_its_key_decides():
+    values = messages.context("confirmation", "en", BRANCH, "passport-renewal", "Maria", "K7MX-9QRD", START, {},
+                              PUBLIC_URL)
+    message = messages.render(ENV, "confirmation", "email", "en", "m@example.com", values, "confirmation:email:K7MX")
+    assert (message.kind, message.channel, message.language, message.to) == ("confirmation", "email", "en",
+                                                                             "m@example.com")
+    assert all([message.subject, message.text, message.html, message.sms]) and "K7MX-9QRD" in message.sms
+    again = messages.render(ENV, "confirmation", "email", "en", "m@example.com", values, "confirmation:email:K7MX")
+    other = messages.render(ENV, "confirmation", "sms", "en", "+97333001122", values, "confirmation:sms:K7MX")
+    assert again.message_id == message.message_id != other.message_id
+    assert re.fullmatch(r"<[0-9a-f]{32}@mawaeed>", message.message_id)
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_the_calendar_file_holds_the_appointment_in_utc(cancelled):
+    stamp = START - timedelta(days=2)
+    ics = messages.calendar_file("K7MX-9QRD", BRANCH, "passport-renewal", START, "en", stamp, sequence=7,
+                                 cancelled=cancelled)   # the service passes instants as it stores them, in UTC
+    assert b"DTSTART:20261207T062000Z" in ics and b"DTEND:20261207T064000Z" in ics
+    calendar = Calendar.from_ical(ics)
+    [event] = calendar.walk("VEVENT")
+    assert str(calendar["method"]) == ("CANCEL" if cancelled else "PUBLISH")
+    assert (str(event["uid"]), event["sequence"], str(event["status"])) == (
+        "K7MX-9QRD@mawaeed", 7, "CANCELLED" if cancelled else "CONFIRMED")
+    assert (event.decoded("dtstart"), event.decoded("dtend")) == (START, START + timedelta(minutes=20))
+    assert (str(event["summary"]), str(event["location"])) == ("Passport renewal (K7MX-9QRD)", "Isa Town branch")

@@ -5,9 +5,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.clock import UTC
+from shared import topology
 from shared.events import Event
-from shared.masking import mask_cpr, mask_email, mask_phone
-from services.notifications.plan import Settings, plan, withdrawal
+from shared.masking import ERASED, mask_cpr, mask_email, mask_phone
+from services.notifications.plan import RULES, Settings, channels_of, plan, withdrawal
 
 NOW = datetime(2026, 12, 6, 6, 0, tzinfo=UTC)        # Sunday 09:00 in Bahrain
 START = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)      # Tuesday 07:00
@@ -88,6 +89,24 @@ def test_called_is_an_sms_and_the_survey_one_invitation():
     assert kinds(plan(served, {**CONTACT, "ticket_number": "P-014"}, NOW)) == [("survey", "sms")]
     assert kinds(plan(served, {**CONTACT, "mobile": None, "ticket_number": "P-014"}, NOW)) == [("survey", "email")]
     assert plan(served, None, NOW) == []  # a walk-in who left no contact gets the link at the counter
+
+
+def test_events_without_a_rule_call_for_nothing():
+    for type_ in ("booking.BookingExpired", "booking.PersonErased", "queue.CustomerCheckedIn"):
+        assert type_ not in RULES and plan(event(type_), CONTACT, NOW) == []
+    assert plan(event("booking.BookingCancelled"), None, NOW) == []  # a booking never heard of
+
+
+def test_every_rule_is_for_an_event_notifications_subscribes_to():
+    subscribed = {t for name in ("notifications.bookings", "notifications.queue")
+                  for t in topology.SUBSCRIPTIONS[name].types}
+    assert set(RULES) < subscribed
+
+
+def test_an_erased_address_is_no_channel():
+    assert channels_of({**CONTACT, "email": ERASED, "mobile": ERASED}) == channels_of(None) == []
+    assert channels_of({**CONTACT, "email": ERASED}) == ["sms"]
+    assert plan(event("booking.SlotBooked"), {**CONTACT, "email": ERASED, "mobile": ERASED}, NOW) == []
 
 
 @pytest.mark.parametrize("contact, reason", [

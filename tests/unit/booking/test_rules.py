@@ -1,16 +1,16 @@
-"""The booking rules (services/booking/rules.py) and the schedule they read (shared/catalogue.py).
+"""The booking rules (services/booking/rules.py), the CPRs they take and the schedule they read (shared/schedule.py).
 
 Branch documents come from the real seed catalogue file through catalogue_file.desired(), or are built by
 applying availability events with shared.schedule.apply, as the booking service's projection does.
 """
-import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from marshmallow import ValidationError
 
-from shared import catalogue, schedule
+from shared import schedule
 from shared.clock import LOCAL, UTC
 from shared.contracts import validated_payload
 from shared.events import Event
@@ -18,7 +18,6 @@ from shared.contracts.fields import validate_cpr
 from shared.errors import Conflict, NotFound
 from services.availability import catalogue_file
 from services.booking import rules
-from services.booking import references
 
 # 2026-12-06 is a Sunday (a working day); 2026-12-11/12 are Friday/Saturday; 2026-12-16 is National Day.
 SUNDAY = date(2026, 12, 6)
@@ -114,41 +113,6 @@ def test_cpr_with_trailing_newline_is_refused():
 def test_cpr_with_non_ascii_digits_is_refused():
     with pytest.raises(ValidationError):
         validate_cpr("٨٥06١٢٣٤٥")
-
-
-# -- reference codes -------------------------------------------------------------------------------------
-
-def test_reference_alphabet_has_no_ambiguous_characters():
-    assert not set("0O1IL2Z5S8BUV") & set(references.REFERENCE_ALPHABET)
-    assert len(set(references.REFERENCE_ALPHABET)) == len(references.REFERENCE_ALPHABET)
-    assert all(ch.isascii() and (ch.isdigit() or ch.isupper()) for ch in references.REFERENCE_ALPHABET)
-
-
-def test_new_reference_format_and_spread():
-    pattern = re.compile(rf"^[{references.REFERENCE_ALPHABET}]{{4}}-[{references.REFERENCE_ALPHABET}]{{4}}$")
-    codes = [references.new_reference() for _ in range(2000)]
-    assert all(pattern.match(code) for code in codes), [c for c in codes if not pattern.match(c)][:5]
-    assert len(set(codes)) > 1990   # 23**8 codes: collisions among 2000 are all but impossible
-    used = set("".join(codes).replace("-", ""))
-    assert used == set(references.REFERENCE_ALPHABET)   # every character of the alphabet, and only those, is drawn
-
-
-@pytest.mark.parametrize("typed", ["AC3D-9FGH", "ac3d-9fgh", "AC3D9FGH", "ac3d9fgh", " ac3d 9fgh ",
-                                   "AC3D - 9FGH", "Ac3D9fGh\n", "ac 3d 9f gh"])
-def test_normalise_reference_accepts_what_people_type(typed):
-    assert references.normalise_reference(typed) == "AC3D-9FGH"
-
-
-def test_normalise_reference_is_idempotent_on_new_references():
-    for _ in range(50):
-        code = references.new_reference()
-        assert references.normalise_reference(code) == code
-        assert references.normalise_reference(code.lower().replace("-", "")) == code
-
-
-@pytest.mark.parametrize("typed, expected", [("ac3d-9fg", "AC3D-9FG"), ("ac3d9fghj", "AC3D9FGHJ"), ("", "")])
-def test_normalise_reference_leaves_wrong_lengths_unmatched(typed, expected):
-    assert references.normalise_reference(typed) == expected
 
 
 # -- bookable_slot ---------------------------------------------------------------------------------------
@@ -337,3 +301,71 @@ def test_check_person_refuses_at_the_booking_limit():
     with pytest.raises(Conflict) as excinfo:
         rules.check_person(active[:1], RENEWAL, limit=1)
     refused(excinfo, "BOOKING_LIMIT")
+
+
+# -- a booking's changes ---------------------------------------------------------------------------------
+
+STARTS = at(SUNDAY, 11)   # after NOW
+
+
+def test_a_booking_is_only_found_with_its_own_cpr():
+    mine = SimpleNamespace(cpr="900112345")
+    rules.check_owner(mine, "900112345")
+    for booking, cpr in ((mine, "900112346"), (None, "900112345")):  # a wrong CPR reads as an unknown reference
+        with pytest.raises(NotFound) as excinfo:
+            rules.check_owner(booking, cpr)
+        refused(excinfo, "BOOKING_NOT_FOUND", 404)
+
+
+def test_cancelling_an_active_booking_before_it_starts():
+    assert rules.check_cancel("active", STARTS, NOW) is True
+
+
+def test_cancelling_twice_is_not_an_error_even_once_started():
+    assert rules.check_cancel("cancelled", STARTS, NOW) is False
+    assert rules.check_cancel("cancelled", NOW, NOW) is False
+
+
+@pytest.mark.parametrize("status", ["active", "expired"])
+@pytest.mark.parametrize("start", [NOW, NOW - timedelta(minutes=1)])
+def test_a_started_appointment_cannot_be_cancelled(status, start):
+    with pytest.raises(Conflict) as excinfo:
+        rules.check_cancel(status, start, NOW)
+    refused(excinfo, "BOOKING_STARTED")
+    assert "cancelled" in excinfo.value.message
+
+
+def test_rescheduling_moves_an_active_booking_unless_it_is_already_there():
+    later = STARTS + timedelta(minutes=15)
+    assert rules.check_reschedule("active", STARTS, later, NOW) is True
+    assert rules.check_reschedule("active", STARTS, STARTS, NOW) is False
+    assert rules.check_reschedule("active", STARTS, STARTS.astimezone(UTC), NOW) is False  # the same instant
+
+
+@pytest.mark.parametrize("status", ["cancelled", "expired"])
+def test_only_an_active_booking_is_rescheduled(status):
+    with pytest.raises(Conflict) as excinfo:   # even to where it already is
+        rules.check_reschedule(status, STARTS, STARTS, NOW)
+    refused(excinfo, "BOOKING_CANCELLED")
+
+
+@pytest.mark.parametrize("start", [NOW, NOW - timedelta(minutes=1)])
+def test_a_started_appointment_cannot_be_moved(start):
+    with pytest.raises(Conflict) as excinfo:
+        rules.check_reschedule("active", start, STARTS, NOW)
+    refused(excinfo, "BOOKING_STARTED")
+    assert "moved" in excinfo.value.message
+
+
+def test_only_an_active_booking_expires():
+    assert rules.expires("active")
+    assert not rules.expires("cancelled") and not rules.expires("expired")
+
+
+@pytest.mark.parametrize("forgot_something, recorded_before, records", [
+    (True, False, True), (True, True, True),   # something was forgotten now
+    (False, False, True),                      # a person this service never knew: the others may
+    (False, True, False),                      # erasing twice records nothing new
+])
+def test_erasing_a_person_is_recorded_once_unless_there_is_more_to_forget(forgot_something, recorded_before, records):
+    assert rules.records_erasure(forgot_something, recorded_before) is records

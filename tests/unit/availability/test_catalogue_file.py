@@ -1,20 +1,21 @@
-"""The seed catalogue file, the events that load it (catalogue_file.changes) and the schedule they give."""
+"""The catalogue file (services/availability/catalogue_file.py): the seed file, the events that load it
+(changes) and what folding them gives back, and the errors a malformed file raises."""
 import copy
 import re
 import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pytest
 
-from shared import catalogue, schedule
-from shared.clock import LOCAL, UTC
+from shared import schedule
+from shared.clock import UTC
 from shared.contracts import CONTRACTS, latest_version, validated_payload
 from shared.events import Event
 from services.availability import catalogue_file
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
-SUNDAY, FRIDAY, SATURDAY, HOLIDAY = date(2026, 12, 6), date(2026, 12, 11), date(2026, 12, 12), date(2026, 12, 16)
+SUNDAY = date(2026, 12, 6)
 MALLS = {"traffic-dana-mall", "traffic-wadi-al-sail-mall", "traffic-galleria-zinj-mall"}
 
 DESIGN_BRANCHES = {
@@ -223,68 +224,6 @@ def test_a_branch_booking_window_override_yields_one_branch_registered(seed, loa
     assert [c.event.type for c in changes] == ["availability.BranchRegistered"]
     assert changes[0].event.payload["max_days_ahead"] == 60
     assert changes[0].event.payload["min_notice_minutes"] == 60   # the default still applies
-
-
-# -- slots and closings ----------------------------------------------------------------------------------
-
-def test_working_day_slots_have_the_online_capacity(loaded):
-    _, branches = loaded
-    for branch in branches.values():
-        for service_id, service in branch["services"].items():
-            day = schedule.slots(branch, service_id, SUNDAY)
-            assert day, (branch["id"], service_id)
-            assert {s.capacity for s in day} == {service["online_capacity"]}
-            assert all(s.end - s.start == timedelta(minutes=service["duration_minutes"]) for s in day)
-            assert all(a.end <= b.start for a, b in zip(day, day[1:]))
-            assert schedule.closed_reason(branch, SUNDAY) is None
-
-
-def test_main_building_slot_counts(loaded):
-    _, branches = loaded
-    main = branches["traffic-main-building"]
-    assert len(schedule.slots(main, "licence-renewal", SUNDAY)) == 28        # 7 h / 15 min
-    assert len(schedule.slots(main, "vehicle-registration", SUNDAY)) == 21   # 7 h / 20 min
-    assert len(schedule.slots(main, "licence-issue", SUNDAY)) == 14          # 7 h / 30 min
-    assert schedule.slots(main, "passport-renewal", SUNDAY) == []
-
-
-@pytest.mark.parametrize("day", [FRIDAY, SATURDAY, HOLIDAY, date(2026, 12, 17)])
-def test_weekends_and_holidays_have_no_slots(loaded, day):
-    _, branches = loaded
-    for branch in branches.values():
-        for service_id in branch["services"]:
-            assert schedule.slots(branch, service_id, day) == [], (branch["id"], service_id, day)
-
-
-def test_closed_reason(loaded):
-    _, branches = loaded
-    branch = branches["cid-southern"]
-    assert schedule.closed_reason(branch, HOLIDAY) == {"code": "HOLIDAY", "name_en": "National Day",
-                                                        "name_ar": "اليوم الوطني"}
-    for day in (FRIDAY, SATURDAY):
-        reason = schedule.closed_reason(branch, day)
-        assert reason["code"] == "CLOSED" and reason["name_en"] and ARABIC.search(reason["name_ar"])
-    assert schedule.closed_reason(branch, SUNDAY) is None
-
-
-def test_mall_branches_have_evening_slots_and_others_do_not(loaded):
-    _, branches = loaded
-    for branch in branches.values():
-        starts = [s.start.astimezone(LOCAL) for s in schedule.slots(branch, next(iter(branch["services"])), SUNDAY)]
-        evening = [s for s in starts if s.hour >= 19]   # ports close at 19:00, offices at 14:00
-        if branch["id"] in MALLS:
-            assert evening and max(starts).hour == 20, branch["id"]
-            assert not [s for s in starts if 13 <= s.hour < 16], branch["id"]   # the afternoon break
-        else:
-            assert not evening, branch["id"]
-
-
-def test_ports_work_a_long_single_shift(loaded):
-    _, branches = loaded
-    day = schedule.slots(branches["customs-khalifa-port"], "customs-clearance", SUNDAY)
-    assert day[0].start.astimezone(LOCAL).strftime("%H:%M") == "07:00"
-    assert day[-1].end.astimezone(LOCAL).strftime("%H:%M") == "19:00"
-    assert len(day) == 24
 
 
 # -- malformed catalogues --------------------------------------------------------------------------------

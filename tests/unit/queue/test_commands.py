@@ -1,125 +1,17 @@
-"""The queue's commands and projection on both backends (SQLite and PostgreSQL): a day at a branch driven through
-services/queue/commands.py, read back through the waiting-room view, replayed from the log, and two counters
-calling at the same instant.
-
-The queue learns its catalogue from availability's events and its appointments from booking's: here both are
-built as the store would hand them out and applied with the queue's own consumers. The suite's clock is moved
-with travel_to and held still while a test runs (its speed set to 0 for the test only), so the instants the store
-stamps on events are the instants the commands are given.
-"""
-import itertools
-import uuid
-from datetime import date, datetime, timedelta
+"""The queue's commands (services/queue/commands.py) on both backends: a day at a branch driven through them
+and read back through the waiting-room view, the day each command keeps beside its tables, and two counters
+calling at the same instant."""
+from functools import reduce
 
 import eventlet
 import pytest
-import sqlalchemy as sa
 
-from shared import catalogue
-from shared.clock import LOCAL, UTC, clock
-from shared.contracts import validated_payload
-from shared.events import Event
-from shared.errors import Conflict, NotFound
-from shared.projection import apply_once
-from services.availability import catalogue_file
-from services.queue import feedback
-from services.queue import commands, projection, replay
-
-BRANCH = "npra-isa-town"            # office hours 07:00-14:00 local
-PASSPORT = "passport-renewal"       # prefix P, 20 minutes
-RESIDENCE = "residence-permit"      # prefix R, 30 minutes
-MONDAY = date(2026, 12, 7)
-KEY, PUBLIC_URL = "a-test-feedback-key", "https://mawaeed.example.bh"
-
-_positions = itertools.count(1)
-
-
-def at(hh: int, mm: int = 0, ss: int = 0) -> datetime:
-    """An instant on MONDAY given in Bahrain local time."""
-    return datetime(MONDAY.year, MONDAY.month, MONDAY.day, hh, mm, ss, tzinfo=LOCAL)
-
-
-def tick(hh: int, mm: int = 0, ss: int = 0) -> datetime:
-    """Move the suite's clock to a local time on MONDAY; the `now` every command is given."""
-    clock.travel_to(at(hh, mm, ss))
-    return clock.now()
-
-
-@pytest.fixture(autouse=True)
-def still_clock(monkeypatch):
-    monkeypatch.setattr(clock, "speed", 0.0)  # restored after each test
-    clock.travel_to(at(8))
-
-
-def delivered(type_: str, payload: dict, stream: str, directorate: str | None = None) -> Event:
-    """Another service's event as the queue's consumers receive it."""
-    position = next(_positions)
-    return Event(event_id=str(uuid.uuid4()), type=type_, version=1, stream_id=stream, stream_version=position,
-                 position=position, occurred_at=datetime(2026, 12, 1, tzinfo=UTC), correlation_id=str(uuid.uuid4()),
-                 causation_id=None, directorate=directorate, payload=validated_payload(type_, 1, payload))
-
-
-def learn_catalogue(db, walk_ins_per_service: int | None = None) -> None:
-    """The seed catalogue's events for Isa Town (and its directorate), applied by the queue's catalogue consumer."""
-    source = catalogue_file.read()
-    if walk_ins_per_service is not None:  # a busy day, as a platform team would configure it
-        source["queue"]["walk_ins_per_service"] = walk_ins_per_service
-    for change in catalogue_file.changes(source, {}, {}):
-        if change.stream_id in ("directorate-npra", f"branch-{BRANCH}"):
-            event = delivered(change.event.type, change.event.payload, change.stream_id, change.event.directorate)
-            assert apply_once(db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
-
-
-def book(db, reference: str, cpr: str, service: str, hh: int, mm: int = 0, language: str = "ar") -> None:
-    minutes = {PASSPORT: 20, RESIDENCE: 30}[service]
-    start = at(hh, mm)
-    event = delivered("booking.SlotBooked", {
-        "reference": reference, "branch": BRANCH, "service": service, "start": start.isoformat(),
-        "end": (start + timedelta(minutes=minutes)).isoformat(),
-        "person": {"cpr": cpr, "name": "Person", "mobile": None, "email": None, "language": language}},
-        f"slot-{reference}", "npra")
-    assert apply_once(db, projection.BOOKINGS_CONSUMER, event, projection.apply_booking_event)
-
-
-def cancel(db, reference: str, service: str, hh: int, mm: int = 0) -> None:
-    event = delivered("booking.BookingCancelled", {"reference": reference, "branch": BRANCH, "service": service,
-                                                   "start": at(hh, mm).isoformat(), "cancelled_by": "person"},
-                      f"slot-{reference}", "npra")
-    assert apply_once(db, projection.BOOKINGS_CONSUMER, event, projection.apply_booking_event)
-
-
-@pytest.fixture
-def db(open_db):
-    database = open_db("queue", projection.metadata)
-    learn_catalogue(database)
-    return database
-
-
-def walk_in(db, service: str, cpr: str, now: datetime, priority: str | None = None) -> dict:
-    status, answer = commands.check_in(db, BRANCH, {"walk_in": True, "service": service, "cpr": cpr,
-                                                    "language": "en", "priority": priority}, now)
-    assert status == 201
-    return answer["ticket"]
-
-
-def arrive(db, reference: str, cpr: str, now: datetime) -> tuple[int, dict]:
-    status, answer = commands.check_in(db, BRANCH, {"reference": reference, "cpr": cpr, "priority": None}, now)
-    return status, answer["ticket"]
-
-
-def queue_events(db) -> list[Event]:
-    with db.transaction() as uow:
-        return [e for e in uow.store.read_all(limit=100_000) if e.source == "queue"]
-
-
-def appointment_status(db) -> dict:
-    table = projection.appointments
-    with db.engine.connect() as conn:
-        return dict(conn.execute(sa.select(table.c.reference, table.c.status)).all())
-
-
-def rejected(excinfo, code: str) -> None:
-    assert excinfo.value.code == code, excinfo.value.message
+from shared.errors import NotFound
+from services.queue import commands, domain, feedback, projection, replay
+from services.queue.domain import Day
+from tests.unit.queue.conftest import (BRANCH, KEY, MONDAY, PASSPORT, PUBLIC_URL, RESIDENCE, a_day_of_every_kind,
+                                       appointment_status, arrive, book, cancel, learn_catalogue, queue_events,
+                                       rejected, tick, walk_in)
 
 
 # -- a day at Isa Town ----------------------------------------------------------------------------------
@@ -146,12 +38,10 @@ def test_a_day_in_the_waiting_room(db):
     assert (a["service_name_en"], a["branch"]) == ("Passport renewal", BRANCH)
     status, again = arrive(db, "ACDEFGHJ", A_CPR, tick(8, 41))
     assert status == 200 and again["id"] == a["id"]
-    with pytest.raises(NotFound) as excinfo:
+    with rejected("BOOKING_NOT_FOUND", NotFound):
         arrive(db, A, B_CPR, tick(8, 42))
-    rejected(excinfo, "BOOKING_NOT_FOUND")
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("BOOKING_CANCELLED"):
         arrive(db, D, D_CPR, tick(8, 42))
-    rejected(excinfo, "BOOKING_CANCELLED")
 
     w1 = walk_in(db, PASSPORT, W1, tick(8, 45))
     assert (w1["number"], w1["position"], w1["estimated_wait_minutes"]) == ("P-002", 1, 0)  # A is early
@@ -169,12 +59,10 @@ def test_a_day_in_the_waiting_room(db):
     assert (called["ticket"]["id"], called["lane"], called["ticket"]["counter"]) == (a["id"], "appointment", "1")
     called = commands.call_next(db, BRANCH, "2", tick(9, 1))
     assert (called["ticket"]["id"], called["lane"]) == (b["id"], "appointment")
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("COUNTER_BUSY"):
         commands.call_next(db, BRANCH, "2", tick(9, 1, 10))
-    rejected(excinfo, "COUNTER_BUSY")
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("RECALL_TOO_SOON"):
         commands.recall(db, a["id"], tick(9, 1, 30))
-    rejected(excinfo, "RECALL_TOO_SOON")
     assert commands.recall(db, a["id"], tick(9, 2))["ticket"]["status"] == "called"
 
     served_a = commands.served(db, a["id"], tick(9, 10), KEY, PUBLIC_URL)
@@ -195,15 +83,12 @@ def test_a_day_in_the_waiting_room(db):
 
     # feedback, by the token the served answer gave
     assert commands.rate(db, served_a["feedback"]["token"], 5, "شكرًا", KEY)["score"] == 5
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("FEEDBACK_ALREADY_GIVEN"):
         commands.rate(db, served_a["feedback"]["token"], 1, None, KEY)
-    rejected(excinfo, "FEEDBACK_ALREADY_GIVEN")
-    with pytest.raises(NotFound) as excinfo:
+    with rejected("FEEDBACK_TOKEN_UNKNOWN", NotFound):
         commands.rate(db, feedback.token_for(a["id"], "another-key"), 5, None, KEY)
-    rejected(excinfo, "FEEDBACK_TOKEN_UNKNOWN")
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("VISIT_NOT_SERVED"):
         commands.rate(db, feedback.token_for(w3["id"], KEY), 5, None, KEY)
-    rejected(excinfo, "VISIT_NOT_SERVED")
 
     room = commands.waiting_room(db, BRANCH, MONDAY, tick(9, 16))
     assert (room["branch"], room["date"], room["closed"], room["name_en"]) == \
@@ -251,9 +136,8 @@ def test_a_day_in_the_waiting_room(db):
         {(w3["id"], "called"), (w4["id"], "waiting")}
     assert closing[4].payload["reference"] == C
     assert appointment_status(db) == {A: "active", B: "active", C: "missed", D: "cancelled"}
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("DAY_CLOSED"):
         walk_in(db, PASSPORT, "900612345", tick(14, 5))
-    rejected(excinfo, "DAY_CLOSED")
     status, again = arrive(db, B, B_CPR, tick(14, 5))
     assert (status, again["id"], again["status"]) == (200, b["id"], "served")
     assert commands.rate(db, served_b["feedback"]["token"], 3, None, KEY)["score"] == 3  # rating outlives the day
@@ -285,21 +169,17 @@ def test_a_day_in_the_waiting_room(db):
 
 def test_check_in_windows_through_the_command(db):
     book(db, A, A_CPR, PASSPORT, 9)
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("TOO_EARLY"):
         arrive(db, A, A_CPR, tick(8, 29))
-    rejected(excinfo, "TOO_EARLY")
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("TOO_LATE"):
         arrive(db, A, A_CPR, tick(9, 31))
-    rejected(excinfo, "TOO_LATE")
-    with pytest.raises(NotFound) as excinfo:
+    with rejected("UNKNOWN_BRANCH", NotFound):
         commands.check_in(db, "no-such-branch", {"reference": A, "cpr": A_CPR, "priority": None}, tick(9))
-    rejected(excinfo, "UNKNOWN_BRANCH")
     status, ticket = arrive(db, A, A_CPR, tick(9, 15))
     assert status == 201 and ticket["number"] == "P-001"
     assert queue_events(db)[-1].payload["on_time"] is False
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("BRANCH_CLOSED"):
         walk_in(db, PASSPORT, W1, tick(14))
-    rejected(excinfo, "BRANCH_CLOSED")
 
 
 def test_unanswered_recalls_become_no_shows_and_the_day_closes_after_hours(db):
@@ -309,9 +189,8 @@ def test_unanswered_recalls_become_no_shows_and_the_day_closes_after_hours(db):
     commands.call_next(db, BRANCH, "1", tick(9, 1))
     commands.recall(db, ticket["id"], tick(9, 2))
     commands.recall(db, ticket["id"], tick(9, 3))
-    with pytest.raises(Conflict) as excinfo:
+    with rejected("RECALL_LIMIT"):
         commands.recall(db, ticket["id"], tick(9, 4))
-    rejected(excinfo, "RECALL_LIMIT")
     assert commands.housekeeping(db, tick(9, 3, 59)) == 0
     assert commands.housekeeping(db, tick(9, 4)) == 1
     event = queue_events(db)[-1]
@@ -324,25 +203,6 @@ def test_unanswered_recalls_become_no_shows_and_the_day_closes_after_hours(db):
     assert commands.waiting_room(db, BRANCH, MONDAY, tick(14))["closed"]
     assert appointment_status(db)[C] == "missed"
     assert commands.housekeeping(db, tick(14, 1)) == 0
-
-
-def test_the_day_counts_appointments_since_the_last_walk_in(db):
-    now = tick(8, 40)
-    for n in range(5):
-        book(db, f"APPT-{n:04d}", f"9201{n:05d}", PASSPORT, 9)
-        arrive(db, f"APPT-{n:04d}", f"9201{n:05d}", now)
-    walk_ins = [walk_in(db, PASSPORT, cpr, tick(8, 50))["id"] for cpr in (W1, W2)]
-    commands.open_counter(db, BRANCH, "1", [PASSPORT], tick(9))
-    lanes = []
-    for minute in range(7):
-        called = commands.call_next(db, BRANCH, "1", tick(9, minute))
-        commands.served(db, called["ticket"]["id"], tick(9, minute, 30), KEY, PUBLIC_URL)
-        lanes.append(called["lane"])
-    assert lanes == ["appointment"] * 3 + ["walk_in"] + ["appointment"] * 2 + ["walk_in"]
-    calls = [e.payload for e in queue_events(db) if e.type == "queue.TicketCalled"]
-    assert [c["ticket_id"] for c in calls if c["lane"] == "walk_in"] == walk_ins
-    with db.transaction() as uow:
-        assert projection.load_day(uow, BRANCH, MONDAY).appointments_since_walk_in == 0
 
 
 def test_a_ticket_transferred_while_waiting_keeps_the_time_it_waited(db):
@@ -422,29 +282,32 @@ def test_a_replica_never_decides_on_a_day_another_one_changed_since(db, open_db)
     assert commands.waiting_room(db, BRANCH, MONDAY, now)["averages"]["served"] == 2
 
 
-def test_the_waiting_room_at_a_past_instant_is_what_the_live_view_showed_then(db):
-    """`mawaeed at queue`: time travel replays the day's log up to the instant."""
-    commands.open_counter(db, BRANCH, "1", [PASSPORT, RESIDENCE], tick(9))
-    first = walk_in(db, PASSPORT, "900112345", tick(9, 1))
-    walk_in(db, RESIDENCE, "900112346", tick(9, 2))
-    commands.call_next(db, BRANCH, "1", tick(9, 5))
-    seen_then = commands.waiting_room(db, BRANCH, MONDAY, tick(9, 6))
-    commands.served(db, first["id"], tick(9, 20), KEY, PUBLIC_URL)
-    walk_in(db, PASSPORT, "900112347", tick(9, 21))
-    commands.call_next(db, BRANCH, "1", tick(9, 25))
-    assert replay.waiting_room_at(db, BRANCH, at(9, 6)) == seen_then
-    assert replay.waiting_room_at(db, BRANCH, at(9, 30)) == commands.waiting_room(db, BRANCH, MONDAY, tick(9, 30))
+# -- the day a command keeps ----------------------------------------------------------------------------
+
+def test_the_day_the_commands_keep_is_their_events_folded(db):
+    """Each command folds its events into the day it holds (domain.evolve) and keeps that: it is the day the log
+    folds to, and the day the tables hold."""
+    tickets = a_day_of_every_kind(db)
+    events = queue_events(db)
+    assert {e.type for e in events} == {*domain.CHANGES, "queue.AppointmentMissed"}  # every kind there is
+    kept = commands.DAYS.get(db, BRANCH, MONDAY, version=len(events))
+    with db.transaction() as uow:
+        loaded = projection.load_day(uow, BRANCH, MONDAY)
+    assert reduce(domain.evolve, events, Day(BRANCH, MONDAY)) == kept == loaded
+    assert kept.tickets[tickets["appointment"]].comment == "Quick" and kept.closed
 
 
-def test_a_person_erased_by_booking_is_forgotten_by_the_queue_too(db):
-    from shared import vault
-    ticket = walk_in(db, PASSPORT, "900112345", tick(9))
-    walk_in(db, PASSPORT, "900112346", tick(9, 1))
-    erased = delivered("booking.PersonErased", {"subject": vault.subject_of("900112345")}, "person-x")
-    with db.transaction() as uow:
-        projection.apply_booking_event(uow, erased)
-    cprs = {e.payload["ticket_id"]: e.payload["cpr"] for e in queue_events(db) if e.type == "queue.CustomerCheckedIn"}
-    assert cprs[ticket["id"]] == "[erased]" and "900112346" in cprs.values()  # the log reads erased; others stay
-    with db.transaction() as uow:
-        day = projection.load_day(uow, BRANCH, MONDAY)
-    assert day.tickets[ticket["id"]].cpr == "[erased]" and len(day.waiting()) == 2  # the queue itself is unchanged
+def test_a_refused_command_leaves_the_day_kept_as_it_was(db):
+    """A day is a value no command changes in place: after a refusal the next command need not load it again."""
+    ticket = walk_in(db, PASSPORT, W1, tick(9))
+    kept = commands.DAYS.get(db, BRANCH, MONDAY, version=1)
+    assert kept is not None
+    with rejected("TICKET_NOT_CALLED"):
+        commands.recall(db, ticket["id"], tick(9, 1))
+    assert commands.DAYS.get(db, BRANCH, MONDAY, version=1) is kept
+    assert kept.tickets[ticket["id"]].status == "waiting"
+
+
+def test_a_command_on_a_ticket_nobody_has_is_not_found(db):
+    with rejected("TICKET_NOT_FOUND", NotFound):
+        commands.served(db, "00000000-0000-0000-0000-000000000000", tick(9), KEY, PUBLIC_URL)

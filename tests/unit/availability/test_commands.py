@@ -1,0 +1,145 @@
+"""What the availability service answers and records (services/availability/commands.py): the catalogue synced
+from its file, directorates and branches, and a day's slots with the places left, on SQLite and PostgreSQL."""
+import copy
+from datetime import date, datetime, timedelta
+
+import pytest
+import yaml
+
+from shared import metrics
+from shared.clock import LOCAL
+from shared.errors import NotFound
+from shared.events import Event
+from shared.eventstore import EventStore
+from services.availability import catalogue_file, commands, projection
+
+BRANCH, PASSPORT = "npra-isa-town", "passport-renewal"   # office hours 07:00-14:00, 20-minute slots, 3 online
+MONDAY, FRIDAY, HOLIDAY = date(2026, 12, 7), date(2026, 12, 11), date(2026, 12, 16)
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=LOCAL)
+
+
+@pytest.fixture
+def db(open_db):
+    db = open_db("availability", projection.metadata)
+    commands.sync_catalogue(db, None)
+    return db
+
+
+def edited(tmp_path, edit) -> str:
+    """A copy of the seed catalogue file with `edit` applied to it."""
+    source = copy.deepcopy(catalogue_file.read())
+    edit(source)
+    path = tmp_path / "catalogue.yml"
+    path.write_text(yaml.safe_dump(source, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def booking(reference: str, start: datetime) -> Event:
+    """A SlotBooked with what counting places reads of it."""
+    return Event(reference, "booking.SlotBooked", 2, "s", 1, 1, NOW, "c", None, "npra",
+                 {"branch": BRANCH, "service": PASSPORT, "start": start.isoformat()})
+
+
+def retried() -> float:
+    return metrics.COMMAND_RETRIES.labels("availability", "sync-catalogue")._value.get()
+
+
+def log_of(db) -> list:
+    with db.transaction() as uow:
+        return uow.store.read_all(limit=10_000)
+
+
+# -- sync_catalogue -------------------------------------------------------------------------------------------
+
+def test_a_sync_records_what_the_file_changed_and_nothing_the_second_time(db, tmp_path):
+    recorded = len(log_of(db))
+    assert recorded == len(catalogue_file.changes(catalogue_file.read(), {}, {}))
+    assert commands.sync_catalogue(db, None) == 0
+    path = edited(tmp_path, lambda c: c["opening_hours"]["office"].update(sun=[["07:30", "13:30"]]))
+    offices = {b["id"] for d in catalogue_file.read()["directorates"] for b in d["branches"]
+               if b["opening_hours"] == "office"}
+    assert commands.sync_catalogue(db, path) == len(offices)
+    assert {(e.type, e.payload["branch"]) for e in log_of(db)[recorded:]} == {
+        ("availability.OpeningHoursSet", branch) for branch in offices}
+    assert commands.sync_catalogue(db, path) == 0
+
+
+def test_a_sync_that_meets_a_conflict_decides_again(db, tmp_path, monkeypatch):
+    """Another instance syncing at the same moment: the first attempt reads a stream's version just before the
+    other's append, so its own append is refused, and it decides again from what is there now."""
+    read = EventStore.stream_version
+    stale = iter([True])
+
+    def stream_version(store, stream_id):
+        return read(store, stream_id) - next(stale, False)
+
+    monkeypatch.setattr(EventStore, "stream_version", stream_version)
+    path = edited(tmp_path, lambda c: c["directorates"][3].update(name_en="Criminal Investigation Directorate"))
+    retries = retried()
+    assert commands.sync_catalogue(db, path) == 1
+    assert retried() == retries + 1
+    assert [e.payload["name_en"] for e in log_of(db) if e.stream_id == "directorate-cid"] == [
+        "Criminal Information Directorate", "Criminal Investigation Directorate"]
+    assert commands.directorates(db)[0]["name_en"] == "Criminal Investigation Directorate"
+
+
+# -- directorates and branches ----------------------------------------------------------------------------------
+
+def test_directorates_and_branches_in_id_order(db):
+    assert [d["id"] for d in commands.directorates(db)] == ["cid", "customs", "npra", "traffic"]
+    every = commands.branches(db, None)
+    assert len(every) == 13 and [b["id"] for b in every] == sorted(b["id"] for b in every)
+    assert [b["id"] for b in commands.branches(db, "npra")] == ["npra-isa-town", "npra-security-complex"]
+    isa_town = commands.branches(db, "npra")[0]
+    assert (isa_town["directorate"], isa_town["name_en"]) == ("npra", "Isa Town branch")
+    assert [(s["id"], s["name_en"], s["duration_minutes"]) for s in isa_town["services"]] == [
+        (PASSPORT, "Passport renewal", 20), ("residence-permit", "Residence permit", 30)]
+    assert set(isa_town["services"][0]) == {"id", "name_en", "name_ar", "duration_minutes"}  # no capacities
+
+
+def test_an_unknown_directorate_is_not_found(db):
+    with pytest.raises(NotFound) as raised:
+        commands.branches(db, "no-such-directorate")
+    assert raised.value.code == "UNKNOWN_DIRECTORATE"
+
+
+# -- availability -----------------------------------------------------------------------------------------------
+
+def test_a_days_slots_with_the_places_left_and_whether_they_can_be_booked_now(db):
+    start = datetime(2026, 12, 7, 11, 0, tzinfo=LOCAL)
+    with db.transaction() as uow:
+        for reference in ("AAAA-0001", "AAAA-0002"):
+            projection.apply_booking_event(uow, booking(reference, start))
+    answer = commands.availability(db, BRANCH, PASSPORT, MONDAY, NOW)
+    assert (answer["branch"], answer["service"], answer["date"]) == (BRANCH, PASSPORT, "2026-12-07")
+    assert "closed" not in answer
+    slots = {s["start"]: s for s in answer["slots"]}
+    assert len(slots) == 21
+    assert slots[start.isoformat()] == {"start": "2026-12-07T11:00:00+03:00", "end": "2026-12-07T11:20:00+03:00",
+                                        "capacity": 3, "remaining": 1, "bookable": True}
+    assert [s["bookable"] for s in answer["slots"][:11]] == [False] * 9 + [True] * 2  # past or under an hour away
+
+
+def test_a_full_slot_has_none_left_never_fewer(db):
+    start = datetime(2026, 12, 7, 11, 0, tzinfo=LOCAL)
+    with db.transaction() as uow:
+        for n in range(4):
+            projection.apply_booking_event(uow, booking(f"AAAA-000{n}", start))
+    slot = next(s for s in commands.availability(db, BRANCH, PASSPORT, MONDAY, NOW)["slots"]
+                if s["start"] == start.isoformat())
+    assert (slot["capacity"], slot["remaining"]) == (3, 0)
+
+
+@pytest.mark.parametrize("day, code", [(FRIDAY, "CLOSED"), (HOLIDAY, "HOLIDAY")])
+def test_a_closed_day_has_no_slots_and_says_why(db, day, code):
+    answer = commands.availability(db, BRANCH, PASSPORT, day, NOW)
+    assert answer["slots"] == [] and answer["closed"]["code"] == code
+
+
+@pytest.mark.parametrize("branch, service, code", [("nowhere", PASSPORT, "UNKNOWN_BRANCH"),
+                                                   (BRANCH, "licence-renewal", "UNKNOWN_SERVICE")])
+def test_an_unknown_branch_or_service_is_not_found(db, branch, service, code):
+    with pytest.raises(NotFound) as raised:
+        commands.availability(db, branch, service, MONDAY, NOW)
+    assert raised.value.code == code
+

@@ -1,0 +1,176 @@
+"""The schedule of the service centres (shared/schedule.py): a branch document folded from availability's events
+(apply), its opening periods, slots and closings, and the booking window, over the seed catalogue's branches."""
+import re
+import uuid
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from shared import schedule
+from shared.clock import LOCAL, UTC
+from shared.errors import NotFound
+from shared.events import Event
+from services.availability import catalogue_file
+
+ARABIC = re.compile(r"[\u0600-\u06FF]")
+SUNDAY, FRIDAY, SATURDAY, HOLIDAY = date(2026, 12, 6), date(2026, 12, 11), date(2026, 12, 12), date(2026, 12, 16)
+MALLS = {"traffic-dana-mall", "traffic-wadi-al-sail-mall", "traffic-galleria-zinj-mall"}
+ISA_TOWN, PASSPORT = "npra-isa-town", "passport-renewal"   # office hours 07:00-14:00, 20-minute slots
+
+
+@pytest.fixture(scope="module")
+def branches() -> dict:
+    """The seed catalogue's branch documents (what folding its events with `apply` gives: see
+    tests/unit/availability/test_catalogue_file.py)."""
+    return catalogue_file.desired(catalogue_file.read())[1]
+
+
+def local(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=LOCAL)
+
+
+def event(type_: str, **payload) -> Event:
+    return Event(str(uuid.uuid4()), f"availability.{type_}", 1, "branch-b", 1, 1, datetime.now(UTC), "c", None,
+                 "npra", {"branch": "b", **payload})
+
+
+# -- apply: a branch document from its events --------------------------------------------------------------
+
+def test_apply_folds_a_branchs_events_into_its_document():
+    doc = None
+    for e in [event("BranchRegistered", directorate="npra", name_en="B", name_ar="ب", min_notice_minutes=60,
+                    max_days_ahead=30),
+              event("CounterCapacitySet", service="s", counters=3, online_capacity=2),  # before its offer: kept
+              event("ServiceOffered", service="s", name_en="S", name_ar="س", duration_minutes=20, ticket_prefix="P"),
+              event("OpeningHoursSet", week={"sun": [{"opens": "07:00", "closes": "14:00"}]}),
+              event("QueuePolicySet", max_recalls=2),
+              event("HolidayDeclared", date="2026-12-16", name_en="National Day", name_ar="اليوم الوطني")]:
+        doc = schedule.apply(doc, e)
+    assert doc == {
+        "id": "b", "directorate": "npra", "name_en": "B", "name_ar": "ب", "min_notice_minutes": 60,
+        "max_days_ahead": 30, "week": {"sun": [["07:00", "14:00"]]}, "queue": {"max_recalls": 2},
+        "services": {"s": {"id": "s", "name_en": "S", "name_ar": "س", "duration_minutes": 20, "ticket_prefix": "P",
+                           "counters": 3, "online_capacity": 2}},
+        "holidays": {"2026-12-16": {"name_en": "National Day", "name_ar": "اليوم الوطني"}}}
+
+
+def test_apply_leaves_the_document_it_was_given_as_it_was():
+    before = schedule.apply(None, event("ServiceOffered", service="s", name_en="S", name_ar="س", duration_minutes=20,
+                                        ticket_prefix="P"))
+    after = schedule.apply(before, event("CounterCapacitySet", service="s", counters=1, online_capacity=1))
+    assert (before["services"]["s"]["counters"], after["services"]["s"]["counters"]) == (0, 1)
+    assert schedule.apply(after, event("HolidayDeclared", date="2027-01-01", name_en="N", name_ar="ن"))["holidays"]
+    assert after["holidays"] == {}
+
+
+# -- slots and closings ----------------------------------------------------------------------------------
+
+def test_working_day_slots_have_the_online_capacity(branches):
+    for branch in branches.values():
+        for service_id, service in branch["services"].items():
+            day = schedule.slots(branch, service_id, SUNDAY)
+            assert day, (branch["id"], service_id)
+            assert {s.capacity for s in day} == {service["online_capacity"]}
+            assert all(s.end - s.start == timedelta(minutes=service["duration_minutes"]) for s in day)
+            assert all(a.end <= b.start for a, b in zip(day, day[1:]))
+            assert schedule.closed_reason(branch, SUNDAY) is None
+
+
+def test_main_building_slot_counts(branches):
+    main = branches["traffic-main-building"]
+    assert len(schedule.slots(main, "licence-renewal", SUNDAY)) == 28        # 7 h / 15 min
+    assert len(schedule.slots(main, "vehicle-registration", SUNDAY)) == 21   # 7 h / 20 min
+    assert len(schedule.slots(main, "licence-issue", SUNDAY)) == 14          # 7 h / 30 min
+    assert schedule.slots(main, "passport-renewal", SUNDAY) == []
+
+
+@pytest.mark.parametrize("day", [FRIDAY, SATURDAY, HOLIDAY, date(2026, 12, 17)])
+def test_weekends_and_holidays_have_no_slots(branches, day):
+    for branch in branches.values():
+        for service_id in branch["services"]:
+            assert schedule.slots(branch, service_id, day) == [], (branch["id"], service_id, day)
+
+
+def test_closed_reason(branches):
+    branch = branches["cid-southern"]
+    assert schedule.closed_reason(branch, HOLIDAY) == {"code": "HOLIDAY", "name_en": "National Day",
+                                                        "name_ar": "اليوم الوطني"}
+    for day in (FRIDAY, SATURDAY):
+        reason = schedule.closed_reason(branch, day)
+        assert reason["code"] == "CLOSED" and reason["name_en"] and ARABIC.search(reason["name_ar"])
+    assert schedule.closed_reason(branch, SUNDAY) is None
+
+
+def test_mall_branches_have_evening_slots_and_others_do_not(branches):
+    for branch in branches.values():
+        starts = [s.start.astimezone(LOCAL) for s in schedule.slots(branch, next(iter(branch["services"])), SUNDAY)]
+        evening = [s for s in starts if s.hour >= 19]   # ports close at 19:00, offices at 14:00
+        if branch["id"] in MALLS:
+            assert evening and max(starts).hour == 20, branch["id"]
+            assert not [s for s in starts if 13 <= s.hour < 16], branch["id"]   # the afternoon break
+        else:
+            assert not evening, branch["id"]
+
+
+def test_ports_work_a_long_single_shift(branches):
+    day = schedule.slots(branches["customs-khalifa-port"], "customs-clearance", SUNDAY)
+    assert day[0].start.astimezone(LOCAL).strftime("%H:%M") == "07:00"
+    assert day[-1].end.astimezone(LOCAL).strftime("%H:%M") == "19:00"
+    assert len(day) == 24
+
+
+def test_a_slot_is_found_only_at_a_slot_start(branches):
+    branch = branches[ISA_TOWN]
+    found = schedule.slot_at(branch, PASSPORT, local(SUNDAY, 7, 20))
+    assert found == schedule.Slot(local(SUNDAY, 7, 20).astimezone(UTC), local(SUNDAY, 7, 40).astimezone(UTC), 3)
+    assert schedule.slot_at(branch, PASSPORT, local(SUNDAY, 7, 20).astimezone(UTC)) == found  # any offset
+    for off_grid in (local(SUNDAY, 7, 10), local(SUNDAY, 14), local(FRIDAY, 9)):
+        assert schedule.slot_at(branch, PASSPORT, off_grid) is None
+    assert schedule.slot_at(branch, "no-such-service", local(SUNDAY, 7, 20)) is None
+
+
+def test_a_slot_stream_names_the_slot_in_utc():
+    assert schedule.slot_stream(ISA_TOWN, PASSPORT, local(SUNDAY, 7, 20)) == \
+        "slot-npra-isa-town-passport-renewal-20261206T0420Z"
+
+
+@pytest.mark.parametrize("start, problem", [
+    (local(SUNDAY, 8, 0), "SLOT_IN_PAST"),
+    (local(SUNDAY, 9, 0), "SLOT_IN_PAST"),              # now itself
+    (local(SUNDAY, 9, 40), "TOO_SOON"),                 # less than the 60 minutes' notice
+    (local(SUNDAY, 10, 0), None),
+    (local(SUNDAY + timedelta(days=30), 13, 40), None),  # the last day of the window
+    (local(SUNDAY + timedelta(days=31), 7, 0), "OUTSIDE_BOOKING_WINDOW"),
+])
+def test_the_booking_window(branches, start, problem):
+    assert schedule.window_problem(branches[ISA_TOWN], start, local(SUNDAY, 9, 0)) == problem
+
+
+@pytest.mark.parametrize("instant, open_", [
+    (local(SUNDAY, 6, 59), False), (local(SUNDAY, 7, 0), True), (local(SUNDAY, 13, 59), True),
+    (local(SUNDAY, 14, 0), False), (local(FRIDAY, 10), False), (local(HOLIDAY, 10), False),
+    (local(SUNDAY, 10).astimezone(UTC), True),
+])
+def test_is_open_during_the_opening_periods_only(branches, instant, open_):
+    assert schedule.is_open(branches[ISA_TOWN], instant) is open_
+
+
+def test_closing_time_is_the_end_of_the_last_period(branches):
+    assert schedule.closing_time(branches[ISA_TOWN], SUNDAY) == local(SUNDAY, 14)
+    assert schedule.closing_time(branches["traffic-dana-mall"], SUNDAY) == local(SUNDAY, 21)
+    assert schedule.closing_time(branches[ISA_TOWN], SATURDAY) is None
+    assert schedule.closing_time(branches[ISA_TOWN], HOLIDAY) is None
+
+
+def test_the_local_day_of_an_instant_is_bahrains():
+    assert schedule.local_day(datetime(2026, 12, 5, 21, 0, tzinfo=UTC)) == SUNDAY    # midnight in Bahrain
+    assert schedule.local_day(datetime(2026, 12, 5, 20, 59, tzinfo=UTC)) == SUNDAY - timedelta(days=1)
+
+
+def test_require_service_names_what_is_unknown(branches):
+    assert schedule.require_service(branches[ISA_TOWN], ISA_TOWN, PASSPORT)["duration_minutes"] == 20
+    with pytest.raises(NotFound) as unknown_branch:
+        schedule.require_service(None, "nowhere", PASSPORT)
+    with pytest.raises(NotFound) as unknown_service:
+        schedule.require_service(branches[ISA_TOWN], ISA_TOWN, "licence-renewal")
+    assert (unknown_branch.value.code, unknown_service.value.code) == ("UNKNOWN_BRANCH", "UNKNOWN_SERVICE")
