@@ -329,7 +329,11 @@ tests) fail when this page no longer matches the code.
 - Every event carries an **`event_id`** and a **`position`** in its publisher's log. Delivery is at least once:
   a crash between publish and outbox cleanup publishes again, so **deduplicate by `event_id`**, recording it in
   the same transaction as the change the event causes. `position` lets a consumer catch up from the events feed
-  (`GET /api/v1/events?service=NAME&after=POSITION`) before it consumes live.
+  (`GET /api/v1/events?service=NAME&after=POSITION`) before it consumes live. The feed wants a bearer token: a
+  subscriber's whose scopes name the service (`events:NAME`), with `events:personal` for personal fields in clear
+  (pseudonymised otherwise), or an analyst's (always pseudonymised).
+- `actor` says who did it when a member of staff, a device or a system did (subject, role, branch); it is null for
+  the public and for what the suite does by itself.
 - The suite's own consumers use one active consumer per queue (`x-single-active-consumer`) to keep the log's
   order, and a `<queue>.dead-letter` queue for events that still fail after retries.
 """

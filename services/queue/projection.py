@@ -21,6 +21,11 @@ BOOKINGS_CONSUMER = "queue.bookings"
 CATALOGUE_CONSUMER = "queue.catalogue"
 
 
+def branch_day_key() -> list[sa.Column]:
+    """(branch, local date): the key of a branch's day in the tables about one."""
+    return [sa.Column("branch", sa.String(64), primary_key=True), sa.Column("day", sa.String(10), primary_key=True)]
+
+
 def queue_tables(metadata: sa.MetaData) -> None:
     sa.Table(
         "tickets", metadata,
@@ -55,18 +60,14 @@ def queue_tables(metadata: sa.MetaData) -> None:
         sa.Index("ix_tickets_reference", "reference"),
     )
     sa.Table(
-        "counters", metadata,
-        sa.Column("branch", sa.String(64), primary_key=True),
-        sa.Column("day", sa.String(10), primary_key=True),
+        "counters", metadata, *branch_day_key(),
         sa.Column("counter", sa.String(16), primary_key=True),
         sa.Column("services", sa.Text, nullable=False),
         sa.Column("open", sa.Boolean, nullable=False),
         sa.Column("serving", sa.String(36)),
     )
     sa.Table(
-        "days", metadata,
-        sa.Column("branch", sa.String(64), primary_key=True),
-        sa.Column("day", sa.String(10), primary_key=True),
+        "days", metadata, *branch_day_key(),
         sa.Column("appointments_since_walk_in", sa.Integer, nullable=False),
         sa.Column("closed", sa.Boolean, nullable=False),
     )
