@@ -1,5 +1,5 @@
 # The commands a newcomer types. `make run` needs nothing but Python 3.11; `make test` also needs
-# RabbitMQ and PostgreSQL, which `make services` installs (Debian) or starts when they are stopped.
+# RabbitMQ, PostgreSQL and Redis, which `make services` installs (Debian) or starts when they are stopped.
 VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  ?= python3
@@ -20,7 +20,7 @@ run: install          ## all services in one process: kombu in-memory, SQLite un
 run-distributed: install services   ## one process per service on RabbitMQ + PostgreSQL, gateway on :8000
 	deploy/run-distributed.sh
 
-services:             ## RabbitMQ (with management) and PostgreSQL answering
+services:             ## RabbitMQ (with management), PostgreSQL and Redis answering
 	deploy/ensure-services.sh
 
 test: install services   ## every test: unit, contract, integration and end-to-end

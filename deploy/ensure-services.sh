@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests and the distributed mode need are answering:
-# RabbitMQ (with the management plugin, which nameko's rabbit_config test fixture uses) and PostgreSQL.
+# RabbitMQ (with the management plugin, which nameko's rabbit_config test fixture uses), PostgreSQL and Redis
+# (the abuse limits' shared storage).
 # Installs them with apt-get on a machine that has neither; starts them when they are stopped.
 set -euo pipefail
 
@@ -29,4 +30,10 @@ if ! answers 5432; then
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
   wait_for 5432 PostgreSQL 60
 fi
-echo "ensure-services: RabbitMQ, its management plugin and PostgreSQL answer"
+if ! answers 6379; then
+  command -v redis-server >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server; }
+  echo "ensure-services: starting Redis"
+  $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 >/dev/null || true
+  wait_for 6379 Redis 30
+fi
+echo "ensure-services: RabbitMQ, its management plugin, PostgreSQL and Redis answer"

@@ -2,7 +2,9 @@
 every new booking carry a solved proof-of-work (ALTCHA, self-hosted: no third party sees the person, nothing
 tracks them). The browser spends a moment of CPU per booking; a script booking thousands spends thousands.
 A challenge is signed with MAWAEED_CHALLENGE_KEY, expires after five minutes and is good for one booking."""
+import base64
 import datetime
+import json
 
 from altcha import ChallengeOptionsV1, create_challenge_v1, verify_solution_v1
 
@@ -33,6 +35,12 @@ class Challenge:
         if not self.on:
             return
         solved, _ = verify_solution_v1(solution, self.key, check_expires=True) if solution else (False, None)
-        if not solved or not self.limits.once("challenge", solution, int(LIFETIME.total_seconds())):
+        # once per challenge, however its solution is spelt (another base64 or JSON spelling is the same solution)
+        if not solved or not self.limits.once("challenge", _challenge_of(solution), int(LIFETIME.total_seconds())):
             raise ChallengeRequired("Bookings need a solved challenge today: get one from /api/v1/challenge.",
                                     message_ar="يتطلب الحجز اليوم حل التحدي أولًا.")
+
+
+def _challenge_of(solution: str) -> str:
+    """The challenge a verified solution answers: its signed hash, the same for every spelling of the payload."""
+    return json.loads(base64.b64decode(solution))["challenge"]

@@ -31,6 +31,9 @@ def nameko_config(env=os.environ) -> dict:
         # The base URL people open (feedback links); the key that signs feedback tokens. Set both in production.
         "MAWAEED_PUBLIC_URL": env.get("MAWAEED_PUBLIC_URL", f"http://localhost:{web_address.rsplit(':', 1)[-1]}"),
         "MAWAEED_FEEDBACK_KEY": env.get("MAWAEED_FEEDBACK_KEY", "embedded-only-feedback-key"),
+        # The keys of people's pseudonyms: the analysts' feed and exports use the export key, else the subject key.
+        "MAWAEED_EXPORT_KEY": env.get("MAWAEED_EXPORT_KEY", ""),
+        "MAWAEED_SUBJECT_KEY": env.get("MAWAEED_SUBJECT_KEY", "embedded-only-subject-key"),
         # Notifications: with neither SMTP_URL nor SMS_GATEWAY_URL, messages go to MAWAEED_DATA_DIR/outbox/.
         "SMTP_URL": env.get("SMTP_URL", ""),
         "MAIL_FROM": env.get("MAIL_FROM", ""),

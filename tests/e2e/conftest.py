@@ -2,15 +2,10 @@
 each mode, embedded and distributed."""
 import pytest
 
-from tests.support.suite import Suite
+from tests.support.suite import Suite, running
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
 def suite(request, tmp_path_factory):
-    suite = Suite(request.param, tmp_path_factory.mktemp(request.param))
-    try:
-        suite.start()
-        yield suite
-    finally:
-        suite.stop()
-        suite.cleanup()
+    with running(Suite(request.param, tmp_path_factory.mktemp(request.param))) as started:
+        yield started

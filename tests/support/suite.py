@@ -10,6 +10,7 @@ Suite:       the suite as a newcomer runs it, in separate processes driven over 
 """
 import os
 import signal
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -163,3 +164,14 @@ class Suite:
                 for schema in SERVICES:
                     conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.schema_prefix}{schema}" CASCADE'))
             engine.dispose()
+
+
+@contextmanager
+def running(suite: Suite):
+    """A started suite, always stopped and cleaned up afterwards."""
+    try:
+        suite.start()
+        yield suite
+    finally:
+        suite.stop()
+        suite.cleanup()
