@@ -8,6 +8,7 @@ export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 PORT="${MAWAEED_PORT:-8000}"
 export AVAILABILITY_URL="http://127.0.0.1:$((PORT + 1))" BOOKING_URL="http://127.0.0.1:$((PORT + 2))"
 export QUEUE_URL="http://127.0.0.1:$((PORT + 3))" NOTIFICATIONS_URL="http://127.0.0.1:$((PORT + 4))"
+export WEB_URL="http://127.0.0.1:$((PORT + 5))" MAWAEED_API_URL="http://127.0.0.1:$PORT"   # the pages call the API
 export MAWAEED_FEED_URL="http://127.0.0.1:$PORT"   # subscribers catch up through the gateway
 export MAWAEED_PUBLIC_URL="${MAWAEED_PUBLIC_URL:-http://localhost:$PORT}"   # feedback links; the trial issuer
 # Without MAWAEED_OIDC_ISSUER every process signs and checks tokens with the development key under
@@ -21,5 +22,6 @@ WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 1))" .venv/bin/mawaeed run availability 
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 2))" .venv/bin/mawaeed run booking & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 3))" .venv/bin/mawaeed run queue & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 4))" .venv/bin/mawaeed run notifications & pids+=($!)
+WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 5))" .venv/bin/mawaeed run web & pids+=($!)
 .venv/bin/mawaeed gateway --listen "0.0.0.0:$PORT" & pids+=($!)
 wait -n

@@ -53,7 +53,10 @@ def nameko_config(env=os.environ) -> dict:
         # Abuse limits (shared/ratelimits.py), the proxies whose X-Forwarded-For is believed, browser origins.
         "MAWAEED_RATE_LIMITS": env.get("MAWAEED_RATE_LIMITS", ""),
         "MAWAEED_REDIS_URL": env.get("MAWAEED_REDIS_URL", ""),
-        "MAWAEED_TRUSTED_PROXIES": env.get("MAWAEED_TRUSTED_PROXIES", ""),
+        # Loopback by default: the gateway and the pages call the API from this machine for the person.
+        "MAWAEED_TRUSTED_PROXIES": env.get("MAWAEED_TRUSTED_PROXIES", "127.0.0.1,::1"),
+        # Where the pages call the API: the public base URL (the gateway when distributed; this process embedded).
+        "MAWAEED_API_URL": env.get("MAWAEED_API_URL", ""),
         "MAWAEED_CORS_ORIGINS": env.get("MAWAEED_CORS_ORIGINS", ""),
         "MAWAEED_BOOKING_CHALLENGE": env.get("MAWAEED_BOOKING_CHALLENGE", "off"),
         "MAWAEED_CHALLENGE_KEY": env.get("MAWAEED_CHALLENGE_KEY", "embedded-only-challenge-key"),
@@ -65,7 +68,8 @@ def nameko_config(env=os.environ) -> dict:
 # Where the gateway of the distributed mode finds each service (AVAILABILITY_URL, BOOKING_URL, ...): the
 # ports deploy/run-distributed.sh gives them.
 UPSTREAM_DEFAULTS = {"availability": "http://127.0.0.1:8001", "booking": "http://127.0.0.1:8002",
-                     "queue": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004"}
+                     "queue": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004",
+                     "web": "http://127.0.0.1:8005"}
 
 
 def gateway_upstreams(env=os.environ) -> dict[str, str]:

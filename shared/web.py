@@ -274,7 +274,10 @@ class SharedWsgiApp(WsgiApp):
             raise InvalidInput(f"after must be a whole number >= 0 and limit between 1 and {FEED_PAGE_LIMIT}.",
                                fields={"after": args.get("after"), "limit": args.get("limit")},
                                message_ar="قيم after أو limit غير صحيحة.") from None
-        storage = next(d for d in containers[service].dependencies if hasattr(d, "health_check"))
+        storage = next((d for d in containers[service].dependencies if hasattr(d, "health_check")), None)
+        if storage is None:  # a service without a log (the pages)
+            raise NotFound(f"The {service} service keeps no events.", code="UNKNOWN_SERVICE",
+                           message_ar="الخدمة المطلوبة غير معروفة.")
         if storage.db is None:
             error = DomainError(f"The {service} service is starting; try again shortly.", code="STARTING",
                                 message_ar="الخدمة قيد التشغيل، يرجى المحاولة بعد قليل.")

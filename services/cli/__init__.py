@@ -21,7 +21,9 @@ SERVICES = {
     "booking": "services.booking.service:BookingService",
     "queue": "services.queue.service:QueueService",
     "notifications": "services.notifications.service:NotificationsService",
+    "web": "services.web.service:WebService",   # the pages: no log of its own, only the others' API
 }
+LOGGED = [name for name in SERVICES if name != "web"]  # the services with an event log
 
 
 def service_classes(names):
@@ -255,7 +257,7 @@ def main(argv=None) -> int:
                           help="availability: slot counts from the booking log; queue: every waiting room; "
                                "booking: the bookings table; notifications: the messages; "
                                "catalogue: a service's copy of the catalogue (--service)")
-    p_replay.add_argument("--service", default="booking", choices=list(SERVICES),
+    p_replay.add_argument("--service", default="booking", choices=LOGGED,
                           help="whose catalogue projection to rebuild (replay catalogue)")
     p_replay.add_argument("--api", default=os.environ.get("MAWAEED_API") or nameko_config()["MAWAEED_FEED_URL"],
                           help="base URL whose events feed serves the source logs (default: MAWAEED_FEED_URL)")
@@ -271,7 +273,7 @@ def main(argv=None) -> int:
     p_catalogue.add_argument("--out", help="folder of the catalogue (default: docs/events of this checkout)")
     p_catalogue.set_defaults(func=events_catalogue)
     p_export = sub.add_parser("export", help="write a service's events to .jsonl or .parquet (pseudonymised)")
-    p_export.add_argument("service", choices=list(SERVICES))
+    p_export.add_argument("service", choices=LOGGED)
     p_export.add_argument("out", help="the file to write: name.jsonl or name.parquet")
     p_export.add_argument("--since", help="only events at or after this ISO 8601 instant")
     p_export.add_argument("--until", help="only events before this ISO 8601 instant")
