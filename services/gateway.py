@@ -44,7 +44,7 @@ class Upstream:
 
     def __init__(self, url: str, size: int = 50):
         parts = urlsplit(url)
-        self.url = url
+        self.url, self.host, self.port = url, parts.hostname, parts.port
         self.pool = Pool(max_size=size, create=lambda: http.client.HTTPConnection(parts.hostname, parts.port,
                                                                                      timeout=30))
 
@@ -62,6 +62,21 @@ class Upstream:
                 self.pool.put(http.client.HTTPConnection(conn.host, conn.port, timeout=30))
                 if attempt == 2:
                     raise
+
+    def stream(self, target: str, headers: dict):
+        """A long-lived answer (server-sent events) on a connection of its own, without a read timeout, relayed
+        chunk by chunk as it comes: (status, reason, headers, chunks)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=None)
+        conn.request("GET", target, headers=headers)
+        response = conn.getresponse()
+
+        def chunks():
+            try:
+                while chunk := response.read1(65536):
+                    yield chunk
+            finally:
+                conn.close()
+        return response.status, response.reason, response.getheaders(), chunks()
 
 
 # What a request carries on to its service, and what of an answer is the connection's own, not the client's.
@@ -117,6 +132,8 @@ class Gateway:
                    "X-Forwarded-For": ", ".join(filter(None, (environ.get("HTTP_X_FORWARDED_FOR"),
                                                               environ.get("REMOTE_ADDR"))))}
         target = path + (f"?{query}" if query else "")
+        if environ["REQUEST_METHOD"] == "GET" and "text/event-stream" in environ.get("HTTP_ACCEPT", ""):
+            return self.stream(service, target, headers, environ, start_response)
         try:
             status, reason, response_headers, payload = self.upstreams[service].request(
                 environ["REQUEST_METHOD"], target, body, headers)
@@ -127,6 +144,37 @@ class Gateway:
         keep = [(k, v) for k, v in response_headers if k.lower() not in HOP_BY_HOP]
         start_response(f"{status} {reason}", keep)
         return [payload]
+
+    def stream(self, service, target, headers, environ, start_response):
+        """A Server-Sent Events stream (the display's live board): passed on as it comes, on a connection of its
+        own (a pooled one would be held for hours); the service's heartbeat every 15 s keeps it under the
+        timeout, so a service that died is noticed."""
+        parts = urlsplit(self.upstreams[service].url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        try:
+            conn.request("GET", target, headers=headers)
+            response = conn.getresponse()
+        except (http.client.HTTPException, OSError) as exc:
+            conn.close()
+            log.warning("%s is not answering: %s", service, exc)
+            raise ServiceUnavailable(f"The {service} service is not answering; try again shortly.",
+                                     message_ar="الخدمة لا تستجيب حاليًا، يرجى المحاولة بعد قليل.") from None
+        keep = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP | {"content-length"}]
+        environ["eventlet.minimum_write_chunk_size"] = 0  # each message out at once, not 4 KiB at a time
+        start_response(f"{response.status} {response.reason}", keep)
+
+        def relay():
+            try:
+                while True:
+                    chunk = response.read1(65536)
+                    if not chunk:
+                        return
+                    yield chunk
+            except (http.client.HTTPException, OSError):  # the service went away: so does the stream
+                return
+            finally:
+                conn.close()
+        return relay()
 
     def health(self):
         services, healthy = {}, True

@@ -48,8 +48,9 @@ def run(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.ready() or stopping.send())
     runner.start()
-    print(f"Mawaeed is up ({mode}): http://{config['WEB_SERVER_ADDRESS'].replace('0.0.0.0', 'localhost')}"
-          f"/api/v1/directorates", flush=True)
+    base = f"http://{config['WEB_SERVER_ADDRESS'].replace('0.0.0.0', 'localhost')}"
+    print(f"Mawaeed is up ({mode}): {base}/ (the booking site), {base}/api/v1/directorates (the API)"
+          if "web" in names else f"Mawaeed is up ({mode}): {base}/api/v1/directorates", flush=True)
     stopping.wait()
     runner.stop()
     return 0

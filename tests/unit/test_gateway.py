@@ -87,7 +87,7 @@ def test_every_declared_route_reaches_the_service_that_declared_it(gateway, stan
     ("GET", "/api/v1/branches/npra-isa-town/queue", "queue"),
     ("POST", "/api/v1/branches/npra-isa-town/counters/5/call-next", "queue"),
     ("POST", "/api/v1/bookings/K7MX-9QRD/reschedule", "booking"),
-    ("GET", "/feedback/token", "queue"),
+    ("GET", "/feedback/token", "web"),
     ("GET", "/api/v1/notifications?reference=K7MX-9QRD&cpr=900112345", "notifications"),
 ])
 def test_the_documented_paths_reach_their_services(gateway, method, path, owner):
@@ -119,7 +119,7 @@ def test_the_events_feed_of_no_known_service_is_not_found(gateway, stand_ins, qu
     assert not any(service.asked for service in stand_ins.values())
 
 
-@pytest.mark.parametrize("path", ["/", "/metrics", "/api/v1/nothing", "/api/v1/directorates/",
+@pytest.mark.parametrize("path", ["/nothing-here", "/metrics", "/api/v1/nothing", "/api/v1/directorates/",
                                   "/api/v1//bookings", "/api/v1/bookings/K7MX-9QRD/cancel/now"])
 def test_a_path_no_service_declares_is_not_found_by_the_gateway(gateway, stand_ins, path):
     assert_error(requests.post(gateway + path, timeout=5), 404, "NOT_FOUND")
@@ -161,3 +161,36 @@ def test_health_names_each_service_that_fails_or_does_not_answer(stand_ins, star
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "services": {
         "availability": "ok", "booking": "failing", "queue": "not answering", "notifications": "ok", "web": "ok"}}
+
+
+def test_a_live_stream_is_relayed_as_it_comes(start_gateway):
+    """A display's server-sent events pass through the gateway chunk by chunk, not once the answer has ended
+    (it never ends): the first event arrives while the upstream still holds the stream open."""
+    import threading
+
+    from eventlet import wsgi
+    import eventlet
+
+    release = threading.Event()
+
+    def events(environ, start_response):
+        environ["eventlet.minimum_write_chunk_size"] = 0  # as the suite's own stream does: each event at once
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def stream():
+            yield b"data: first\n\n"
+            release.wait(10)
+            yield b"data: second\n\n"
+        return stream()
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    eventlet.spawn(wsgi.server, listener, events, log_output=False)
+    upstream = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    gateway = start_gateway({name: upstream for name in SERVICES})
+    with requests.get(f"{gateway}/api/v1/branches/npra-isa-town/board", headers={"Accept": "text/event-stream"},
+                      stream=True, timeout=10) as answer:
+        lines = answer.iter_lines()
+        assert next(lines) == b"data: first"   # before the upstream has finished
+        release.set()
+        assert [line for line in lines if line] == [b"data: second"]
+    listener.close()
