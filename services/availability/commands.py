@@ -37,6 +37,20 @@ def directorates(db: Database) -> list[dict]:
     return sorted(found.values(), key=lambda d: d["id"])
 
 
+# The week as the centres count it (Sunday first), with each day's name for people to read.
+WEEK = (("sun", "Sunday", "الأحد"), ("mon", "Monday", "الاثنين"), ("tue", "Tuesday", "الثلاثاء"),
+        ("wed", "Wednesday", "الأربعاء"), ("thu", "Thursday", "الخميس"), ("fri", "Friday", "الجمعة"),
+        ("sat", "Saturday", "السبت"))
+
+
+def opening_hours(branch: dict) -> list[dict]:
+    """A branch's week for people: each day (Sunday first) with its opening periods, none on a closing day."""
+    week = branch.get("week", {})
+    return [{"day": key, "day_name_en": en, "day_name_ar": ar,
+             "periods": [{"opens": opens, "closes": closes} for opens, closes in week.get(key, [])]}
+            for key, en, ar in WEEK]
+
+
 def branches(db: Database, directorate: str | None) -> list[dict]:
     with db.transaction() as uow:
         known, found = catalogue.load_catalogue(uow)
@@ -48,6 +62,9 @@ def branches(db: Database, directorate: str | None) -> list[dict]:
         "services": [{"id": s["id"], "name_en": s["name_en"], "name_ar": s["name_ar"],
                       "duration_minutes": s["duration_minutes"]}
                      for s in sorted(b["services"].values(), key=lambda s: s["id"])],
+        "opening_hours": opening_hours(b),
+        "booking_window": {"min_notice_minutes": b.get("min_notice_minutes"),
+                           "max_days_ahead": b.get("max_days_ahead")},
     } for b in sorted(found.values(), key=lambda b: b["id"]) if not directorate or b["directorate"] == directorate]
 
 

@@ -50,11 +50,13 @@ def local_date(instant: datetime, language: str) -> str:
 def context(kind: str, language: str, branch: dict, service_id: str, name: str, reference: str | None,
             start: datetime | None, details: dict, public_url: str) -> dict:
     service = branch["services"][service_id]
+    base = public_url.rstrip("/")
     values = {
-        "name": name, "reference": reference, "help_url": public_url,
+        "name": name, "reference": reference, "help_url": f"{base}/help",
         "branch_name": branch[f"name_{language}"], "service_name": service[f"name_{language}"],
         "duration_minutes": service["duration_minutes"], "what_to_bring": WHAT_TO_BRING[language],
-        "booking_url": f"{public_url.rstrip('/')}/?reference={reference}" if reference else public_url,
+        # the booking site's "manage a booking" page, the reference filled in (never the CPR: a URL is logged)
+        "booking_url": f"{base}/manage?reference={reference}" if reference else f"{base}/",
         "ticket_number": details.get("ticket_number", ""), "counter": details.get("counter", ""),
         "feedback_url": details.get("feedback_url", ""),
     }

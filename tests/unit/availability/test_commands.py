@@ -97,6 +97,17 @@ def test_directorates_and_branches_in_id_order(db):
     assert set(isa_town["services"][0]) == {"id", "name_en", "name_ar", "duration_minutes"}  # no capacities
 
 
+def test_a_branch_shows_its_week_sunday_first_and_its_booking_window(db):
+    isa_town, dana_mall = commands.branches(db, "npra")[0], commands.branches(db, "traffic")[0]
+    week = isa_town["opening_hours"]
+    assert [d["day"] for d in week] == ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+    assert (week[0]["day_name_en"], week[0]["day_name_ar"]) == ("Sunday", "الأحد")
+    assert week[1]["periods"] == [{"opens": "07:00", "closes": "14:00"}]
+    assert week[5]["periods"] == [] and week[6]["periods"] == []          # the weekend: closed
+    assert [p["opens"] for p in dana_mall["opening_hours"][0]["periods"]] == ["09:00", "16:00"]  # two periods
+    assert isa_town["booking_window"] == {"min_notice_minutes": 60, "max_days_ahead": 30}
+
+
 def test_an_unknown_directorate_is_not_found(db):
     with pytest.raises(NotFound) as raised:
         commands.branches(db, "no-such-directorate")

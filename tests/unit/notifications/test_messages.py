@@ -312,9 +312,10 @@ def test_the_context_is_what_the_templates_need_in_the_persons_language():
     assert {key: values[key] for key in ("branch_name", "service_name", "duration_minutes", "time", "previous_time",
                                          "booking_url", "what_to_bring")} == {
         "branch_name": "فرع مدينة عيسى", "service_name": "تجديد جواز السفر", "duration_minutes": 20,
-        "time": "09:20", "previous_time": "09:20", "booking_url": "https://mawaeed.example.bh/?reference=K7MX-9QRD",
+        "time": "09:20", "previous_time": "09:20", "booking_url": "https://mawaeed.example.bh/manage?reference=K7MX-9QRD",
         "what_to_bring": messages.WHAT_TO_BRING["ar"]}
     assert values["previous_date"] == "الأحد 6 ديسمبر 2026"
+    assert values["help_url"] == "https://mawaeed.example.bh/help"  # the pages' help, whatever the URL's slash
     assert REQUIRED["reschedule"] <= set(values)
 
 
@@ -322,6 +323,7 @@ def test_a_walk_ins_context_has_no_booking_link_nor_time():
     values = messages.context("called", "en", BRANCH, "passport-renewal", "", None, None,
                               {"ticket_number": "P-014", "counter": "5"}, PUBLIC_URL)
     assert values["booking_url"] == PUBLIC_URL and "time" not in values and "previous_date" not in values
+    assert values["help_url"] == "https://mawaeed.example.bh/help"
     assert (values["ticket_number"], values["counter"], values["feedback_url"]) == ("P-014", "5", "")
 
 
