@@ -61,13 +61,15 @@ def run(args) -> dict:
         results["replay"] = section("replay", "--sizes", args.replay_sizes)
     if "peer" in wanted:
         results["peer"] = section("peer", "--events", args.peer_events, "--concurrency", args.clients)
+    if "display" in wanted:
+        results["display"] = section("display", "--connections", args.display_connections)
     return results
 
 
 def figures(r: dict) -> list[tuple[str, str, str, str]]:
     """(what, measured, compared with, target) rows of the table, for the sections that ran."""
     makers = (("baselines", _baseline_rows), ("booking", _booking_rows), ("queue", _queue_rows),
-              ("replay", _replay_rows), ("peer", _peer_rows))
+              ("replay", _replay_rows), ("peer", _peer_rows), ("display", _display_rows))
     return [row for name, make in makers if name in r for row in make(r)]
 
 
@@ -139,6 +141,19 @@ def _peer_rows(r: dict) -> list[tuple]:
     return rows
 
 
+def _display_rows(r: dict) -> list[tuple]:
+    d = r["display"]
+    alone, watched, reach = d["call_next_without_screens"], d["call_next_with_screens"], d["call_to_screen"]
+    return [
+        (f"call-next with {d['connections']} screens on the live board (embedded)",
+         f"p50 {watched['p50_ms']} p99 {watched['p99_ms']} ms",
+         f"without: p50 {alone['p50_ms']} p99 {alone['p99_ms']} ms", ""),
+        (f"call's 200 to the message on each of {d['connections']} screens",
+         f"p50 {reach['p50_ms']} p99 {reach['p99_ms']} max {reach['max_ms']} ms, {reach['missing']} missing",
+         f"{d['messages_per_screen']} messages per screen for {d['calls']} calls", ""),
+    ]
+
+
 def show(results: dict) -> None:
     table = Table(title=f"Mawaeed bench, {results['started_at']}, {results['clients']} clients")
     for column in ("what", "measured", "compared", "target"):
@@ -155,7 +170,8 @@ def main() -> int:
     parser.add_argument("--bookings", type=int, default=3000, help="bookings in the saturating burst")
     parser.add_argument("--replay-sizes", default="100000,1000000")
     parser.add_argument("--peer-events", type=int, default=20000)
-    parser.add_argument("--sections", default="baselines,booking,queue,replay,peer",
+    parser.add_argument("--display-connections", type=int, default=200, help="screens on the live board")
+    parser.add_argument("--sections", default="baselines,booking,queue,replay,peer,display",
                         help="which to run (the booking burst's ratio needs the baselines)")
     parser.add_argument("--show", type=Path, help="print the table of an earlier results file and stop")
     args = parser.parse_args()

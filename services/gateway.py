@@ -44,7 +44,7 @@ class Upstream:
 
     def __init__(self, url: str, size: int = 50):
         parts = urlsplit(url)
-        self.url, self.host, self.port = url, parts.hostname, parts.port
+        self.url = url
         self.pool = Pool(max_size=size, create=lambda: http.client.HTTPConnection(parts.hostname, parts.port,
                                                                                      timeout=30))
 
@@ -62,21 +62,6 @@ class Upstream:
                 self.pool.put(http.client.HTTPConnection(conn.host, conn.port, timeout=30))
                 if attempt == 2:
                     raise
-
-    def stream(self, target: str, headers: dict):
-        """A long-lived answer (server-sent events) on a connection of its own, without a read timeout, relayed
-        chunk by chunk as it comes: (status, reason, headers, chunks)."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=None)
-        conn.request("GET", target, headers=headers)
-        response = conn.getresponse()
-
-        def chunks():
-            try:
-                while chunk := response.read1(65536):
-                    yield chunk
-            finally:
-                conn.close()
-        return response.status, response.reason, response.getheaders(), chunks()
 
 
 # What a request carries on to its service, and what of an answer is the connection's own, not the client's.

@@ -76,7 +76,7 @@ class EventSubscriber(Consumer):
     def _catch_up(self) -> None:
         """Apply what the source logged after the last event this subscription processed."""
         feed_url = self.container.config.get("MAWAEED_FEED_URL")
-        if not feed_url:
+        if not feed_url or self.subscription.live_only:  # no database to remember a position in: live events only
             return
         storage = next(d for d in self.container.dependencies if hasattr(d, "db") and hasattr(d, "relay"))
         source, types = self.subscription.source, set(self.subscription.types)

@@ -21,12 +21,21 @@ class Subscription:
     name: str                 # queue name, also the consumer name in processed_events
     source: str               # the publishing service
     types: tuple[str, ...]    # event types, without version
+    # Live only: a consumer without a database (the pages) that neither catches up from the source's feed nor
+    # records what it applied; what it missed while away it learns by asking for the current state. Its queue
+    # keeps a message for a minute at most, so nothing piles up while that consumer is down.
+    live_only: bool = False
+
+    LIVE_MESSAGE_TTL_MS = 60_000
 
     def queue(self) -> Queue:
         source = exchange(self.source)
         # One active consumer at a time keeps the log's order even when a service runs several replicas.
+        arguments = {"x-single-active-consumer": True}
+        if self.live_only:
+            arguments["x-message-ttl"] = self.LIVE_MESSAGE_TTL_MS
         return Queue(self.name, bindings=[binding(source, routing_key=f"{t}.*") for t in self.types],
-                     durable=True, auto_delete=False, queue_arguments={"x-single-active-consumer": True})
+                     durable=True, auto_delete=False, queue_arguments=arguments)
 
     def dead_letter_queue(self) -> Queue:
         return Queue(f"{self.name}.dead-letter", durable=True, auto_delete=False)
@@ -51,6 +60,11 @@ SUBSCRIPTIONS = {s.name: s for s in [
     Subscription("notifications.queue", "queue",
                  ("queue.CustomerCheckedIn", "queue.TicketCalled", "queue.TicketServed")),
     Subscription("notifications.catalogue", "availability", tuple(types_of("availability"))),
+    # the pages push each change of a branch's waiting room to the screens in its hall (services/web/live.py)
+    Subscription("web.queue", "queue",
+                 ("queue.CustomerCheckedIn", "queue.TicketCalled", "queue.TicketRecalled", "queue.TicketServed",
+                  "queue.TicketNoShow", "queue.TicketTransferred", "queue.TicketClosedOut", "queue.CounterOpened",
+                  "queue.CounterClosed", "queue.DayClosed"), live_only=True),
 ]}
 
 

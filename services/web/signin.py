@@ -1,0 +1,222 @@
+"""Signing staff in to the pages, and keeping them signed in.
+
+With an external issuer (MAWAEED_OIDC_ISSUER): the OpenID Connect authorization code flow with PKCE (S256) as a
+public client (MAWAEED_OIDC_WEB_CLIENT_ID). `/signin` sends the browser to the issuer's authorization endpoint
+with a fresh `state` and code challenge, keeping the state, the code verifier and where to go next in a
+short-lived HttpOnly cookie; `/signin/callback` checks the state, exchanges the code (with the verifier) at the
+token endpoint, verifies the access token as the API will (shared.auth.verifier_for) and keeps it in the
+`session` cookie (HttpOnly, Secure when the public URL is https, SameSite=Lax, until the token expires).
+
+Without one (the embedded development issuer), `/signin` shows a form that signs a token for a chosen role,
+branch and counter; it is never offered when an external issuer is configured.
+
+Other page families read the signed-in person's token with `session_token(request)` (and, verified,
+`session_principal(request, config)`)."""
+import base64
+import hashlib
+import json
+import secrets
+import time
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlencode, urlsplit
+from urllib.request import Request, urlopen
+
+import jwt
+from werkzeug.utils import redirect
+
+from shared.auth import Principal, Unauthenticated, development_issuer, verifier_for
+
+SESSION_COOKIE = "session"
+FLOW_COOKIE = "signin_flow"
+FLOW_SECONDS = 600
+DEV_ROLES = ("clerk", "branch_manager", "directorate_admin")
+DEV_TTL_SECONDS = 8 * 3600
+
+
+class SignInFailed(Exception):
+    """The issuer's answer could not be used; `reason` is a short code for the page."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# -- the session -----------------------------------------------------------------------------------------
+
+def session_token(request) -> str | None:
+    """The signed-in person's access token (from the `session` cookie), or None. Not verified: the API verifies
+    every call; use `session_principal` to know who it is."""
+    token = (request.cookies.get(SESSION_COOKIE) or "").strip()
+    return token or None
+
+
+def session_principal(request, config: dict) -> Principal | None:
+    """Who is signed in, verified (signature, issuer, audience, expiry); None without a valid session."""
+    token = session_token(request)
+    if not token:
+        return None
+    try:
+        return verifier_for(config).verify(token)
+    except Unauthenticated:
+        return None
+
+
+def secure_cookies(config: dict) -> bool:
+    return (config.get("MAWAEED_PUBLIC_URL") or "").lower().startswith("https://")
+
+
+def keep_session(response, token: str, config: dict):
+    """`response` with the session cookie set to `token`, kept until the token expires."""
+    try:
+        expires = int(jwt.decode(token, options={"verify_signature": False}).get("exp", 0))
+    except jwt.PyJWTError:
+        expires = 0
+    max_age = max(60, min(expires - int(time.time()), 24 * 3600)) if expires else 3600
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", httponly=True,
+                        secure=secure_cookies(config), samesite="Lax")
+    return response
+
+
+def drop_session(response, config: dict):
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=secure_cookies(config), samesite="Lax")
+    return response
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Where to go after signing in: a path on this site only (never another host, never a scheme)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in value):
+        return default
+    return value
+
+
+def signin_url(request) -> str:
+    """/signin with the page the person asked for as `next`."""
+    wanted = request.full_path.rstrip("?") if request.query_string else request.path
+    return f"/signin?next={quote(wanted, safe='')}"
+
+
+def landing(principal: Principal) -> str:
+    """Where a signed-in person goes when no page was asked for: their counter or their branch's figures."""
+    branches = sorted(principal.branches)
+    if principal.has("branch_manager") and branches:
+        return f"/manage/{quote(branches[0])}"
+    if principal.has("clerk") and branches:
+        counter = f"?counter={quote(principal.counter)}" if principal.counter else ""
+        return f"/counter/{quote(branches[0])}{counter}"
+    return "/"
+
+
+# -- OpenID Connect: authorization code with PKCE --------------------------------------------------------
+
+_discovered: dict = {}
+
+
+def discovery(issuer: str, timeout: float = 10) -> dict:
+    """The issuer's discovery document (kept for the process once read)."""
+    issuer = issuer.rstrip("/")
+    if issuer not in _discovered:
+        try:
+            with urlopen(f"{issuer}/.well-known/openid-configuration", timeout=timeout) as answer:
+                document = json.load(answer)
+        except (URLError, OSError, ValueError):
+            raise SignInFailed("issuer_unreachable") from None
+        if not document.get("authorization_endpoint") or not document.get("token_endpoint"):
+            raise SignInFailed("issuer_unusable")
+        _discovered[issuer] = document
+    return _discovered[issuer]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def code_challenge(verifier: str) -> str:
+    """S256: the verifier's SHA-256, base64url without padding (RFC 7636)."""
+    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+def redirect_uri(config: dict) -> str:
+    return f"{config['MAWAEED_PUBLIC_URL'].rstrip('/')}/signin/callback"
+
+
+def start(config: dict, next_page: str):
+    """The redirect to the issuer, with the flow's state and verifier kept in a short-lived cookie."""
+    endpoint = discovery(config["MAWAEED_OIDC_ISSUER"])["authorization_endpoint"]
+    state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    query = urlencode({"response_type": "code", "client_id": config.get("MAWAEED_OIDC_WEB_CLIENT_ID") or "mawaeed-web",
+                       "redirect_uri": redirect_uri(config), "scope": "openid", "state": state,
+                       "code_challenge": code_challenge(verifier), "code_challenge_method": "S256"})
+    response = redirect(f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", 303)
+    flow = _b64url(json.dumps({"state": state, "verifier": verifier, "next": next_page}).encode())
+    response.set_cookie(FLOW_COOKIE, flow, max_age=FLOW_SECONDS, path="/signin", httponly=True,
+                        secure=secure_cookies(config), samesite="Lax")
+    return response
+
+
+def _flow(request) -> dict | None:
+    raw = request.cookies.get(FLOW_COOKIE) or ""
+    try:
+        flow = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        return flow if isinstance(flow, dict) and flow.get("state") and flow.get("verifier") else None
+    except (ValueError, TypeError):
+        return None
+
+
+def finish(request, config: dict) -> tuple[str, Principal, str]:
+    """The callback: (access token, who it is, where to go next); SignInFailed when anything does not match."""
+    flow = _flow(request)
+    if request.args.get("error"):
+        raise SignInFailed("refused")
+    code, state = request.args.get("code"), request.args.get("state") or ""
+    if flow is None or not code or not secrets.compare_digest(state.encode(), flow["state"].encode()):
+        raise SignInFailed("state")
+    endpoint = discovery(config["MAWAEED_OIDC_ISSUER"])["token_endpoint"]
+    form = urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(config),
+                      "client_id": config.get("MAWAEED_OIDC_WEB_CLIENT_ID") or "mawaeed-web",
+                      "code_verifier": flow["verifier"]}).encode()
+    try:
+        with urlopen(Request(endpoint, data=form, method="POST", headers={
+                "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}),
+                timeout=10) as answer:
+            token = json.load(answer).get("access_token")
+    except HTTPError:
+        raise SignInFailed("exchange") from None
+    except (URLError, OSError, ValueError):
+        raise SignInFailed("issuer_unreachable") from None
+    if not token:
+        raise SignInFailed("exchange")
+    try:
+        principal = verifier_for(config).verify(token)
+    except Unauthenticated:
+        raise SignInFailed("token") from None
+    return token, principal, safe_next(flow.get("next"), landing(principal))
+
+
+def forget_flow(response, config: dict):
+    response.delete_cookie(FLOW_COOKIE, path="/signin", httponly=True, secure=secure_cookies(config), samesite="Lax")
+    return response
+
+
+# -- the development issuer -------------------------------------------------------------------------------
+
+def development_available(config: dict) -> bool:
+    """The development sign-in: only when the suite is its own issuer (never with MAWAEED_OIDC_ISSUER set)."""
+    return not config.get("MAWAEED_OIDC_ISSUER")
+
+
+def development_token(config: dict, role: str, branch: dict, counter: str | None) -> str:
+    """A token signed by the embedded development issuer for a clerk or manager of `branch`, or an admin of its
+    directorate."""
+    if not development_available(config):
+        raise RuntimeError("the development sign-in is off when MAWAEED_OIDC_ISSUER is set")
+    if role not in DEV_ROLES:
+        raise ValueError(role)
+    issuer = development_issuer(config)
+    if role == "directorate_admin":
+        return issuer.issue(role, directorates=[branch["directorate"]], counter=counter or None,
+                            ttl_seconds=DEV_TTL_SECONDS, subject=f"dev-{role}-{secrets.token_hex(4)}")
+    return issuer.issue(role, branches=[branch["id"]], counter=counter or None, ttl_seconds=DEV_TTL_SECONDS,
+                        subject=f"dev-{role}-{secrets.token_hex(4)}")
