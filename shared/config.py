@@ -50,6 +50,8 @@ def nameko_config(env=os.environ) -> dict:
         "MAWAEED_OIDC_CLIENT_SECRET": env.get("MAWAEED_OIDC_CLIENT_SECRET", ""),
         "MAWAEED_OIDC_CPR_CLAIM": env.get("MAWAEED_OIDC_CPR_CLAIM", "cpr"),
         "MAWAEED_OIDC_NAME_CLAIM": env.get("MAWAEED_OIDC_NAME_CLAIM", "name"),
+        # The pages' own client at the issuer (staff sign-in: authorization code with PKCE, no secret).
+        "MAWAEED_OIDC_WEB_CLIENT_ID": env.get("MAWAEED_OIDC_WEB_CLIENT_ID", "mawaeed-web"),
         # Abuse limits (shared/ratelimits.py), the proxies whose X-Forwarded-For is believed, browser origins.
         "MAWAEED_RATE_LIMITS": env.get("MAWAEED_RATE_LIMITS", ""),
         "MAWAEED_REDIS_URL": env.get("MAWAEED_REDIS_URL", ""),

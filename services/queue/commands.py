@@ -113,7 +113,7 @@ def ticket_answer(day: Day, branch: dict, ticket: domain.Ticket, now: datetime) 
               "service_name_en": branch["services"][ticket.service]["name_en"],
               "service_name_ar": branch["services"][ticket.service]["name_ar"],
               "kind": ticket.kind, "priority": ticket.priority, "status": ticket.status, "counter": ticket.counter,
-              "position": None, "estimated_wait_minutes": None}
+              "recalls": ticket.recalls, "position": None, "estimated_wait_minutes": None}
     if ticket.status == "waiting":
         position = 1 + [t.id for t in domain.line(day, ticket.service, now)].index(ticket.id)
         answer.update(position=position,
@@ -123,8 +123,9 @@ def ticket_answer(day: Day, branch: dict, ticket: domain.Ticket, now: datetime) 
 
 # -- commands ------------------------------------------------------------------------------------------
 
-def check_in(db: Database, branch_id: str, request: dict, now: datetime,
-             caller: Caller | None = None) -> tuple[int, dict]:
+def check_in(db: Database, branch_id: str, request: dict, now: datetime, caller: Caller | None = None,
+             link_key: str | None = None, public_url: str = "") -> tuple[int, dict]:
+    """The ticket, and (given `link_key`) the link of its live page, `link: {token, url}`."""
     def decide(uow, state, branch):
         if request.get("reference"):
             appointment = projection.load_appointment(uow, normalise_reference(request["reference"]))
@@ -134,11 +135,14 @@ def check_in(db: Database, branch_id: str, request: dict, now: datetime,
 
     def answer(state, branch, events):
         if events:
-            ticket = state.tickets[events[0].payload["ticket_id"]]
-            return 201, {"ticket": ticket_answer(state, branch, ticket, now)}
-        reference = normalise_reference(request["reference"])  # checked in before: the same ticket again
-        ticket = next(t for t in state.tickets.values() if t.reference == reference)
-        return 200, {"ticket": ticket_answer(state, branch, ticket, now)}
+            status, ticket = 201, state.tickets[events[0].payload["ticket_id"]]
+        else:  # checked in before: the same ticket again
+            reference = normalise_reference(request["reference"])
+            status, ticket = 200, next(t for t in state.tickets.values() if t.reference == reference)
+        reply = {"ticket": ticket_answer(state, branch, ticket, now)}
+        if link_key:
+            reply["link"] = feedback.link(ticket.id, link_key, public_url, feedback.TICKET)
+        return status, reply
 
     return on_day(db, "check-in", branch_id, local_day(now), decide, answer, caller)
 
@@ -209,6 +213,44 @@ def rate(db: Database, token: str, score: int, comment: str | None, feedback_key
     return on_ticket(db, "feedback", ticket_id, lambda state, branch, t: domain.rate(state, t, score, comment),
                      lambda state, branch, t, events: {"thanks_en": "Thank you for your feedback.",
                                                        "thanks_ar": "شكرًا لتقييمك.", "score": t.score})
+
+
+def _ticket_of(uow: UnitOfWork, db: Database, ticket_id: str | None):
+    """(day, branch, ticket) of a ticket named by a genuine link; None for an unknown one."""
+    found = projection.ticket_day(uow, ticket_id) if ticket_id else None
+    if found is None:
+        return None
+    branch_id, day = found
+    branch = _branch(uow, branch_id)
+    state = _load_day(db, uow, branch_id, day, uow.store.stream_version(queue_stream(branch_id, day)))
+    ticket = state.tickets.get(ticket_id)
+    return (state, branch, ticket) if ticket else None
+
+
+def public_ticket(db: Database, token: str, link_key: str, now: datetime) -> dict:
+    """The live ticket behind a ticket link (its number, service, status, place in line, wait, counter):
+    nothing personal, for anyone holding the link."""
+    with db.transaction() as uow:
+        found = _ticket_of(uow, db, feedback.ticket_of(token, link_key, feedback.TICKET))
+        if found is None:
+            raise NotFound("This ticket link is not valid.", code="TICKET_NOT_FOUND",
+                           message_ar="رابط التذكرة غير صالح.")
+        return view.public_ticket(*found, now)
+
+
+def feedback_status(db: Database, token: str, feedback_key: str) -> dict:
+    """What a feedback link is about (the visit's number, service, branch) and whether it can still be used."""
+    with db.transaction() as uow:
+        found = _ticket_of(uow, db, feedback.ticket_of(token, feedback_key))
+        if found is None:
+            raise NotFound("This feedback link is not valid.", code="FEEDBACK_TOKEN_UNKNOWN",
+                           message_ar="رابط التقييم غير صالح.")
+        state, branch, ticket = found
+        service = branch["services"][ticket.service]
+        return {"number": ticket.number, "branch": state.branch, "branch_name_en": branch["name_en"],
+                "branch_name_ar": branch["name_ar"], "service": ticket.service,
+                "service_name_en": service["name_en"], "service_name_ar": service["name_ar"],
+                "date": state.day.isoformat(), "served": ticket.status == "served", "rated": ticket.score is not None}
 
 
 def waiting_room(db: Database, branch_id: str, day: date, now: datetime, caller: Caller | None = None,

@@ -1,14 +1,9 @@
 """The queue service: thin nameko glue over commands.py (decisions), domain.py (rules) and view.py."""
-import json
 import re
-from pathlib import Path
-from string import Template
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from nameko.dependency_providers import Config
 from nameko.timer import timer
-from werkzeug.wrappers import Response
-
 from shared import catalogue
 from shared.auth import STAFF
 from shared.clock import clock
@@ -23,7 +18,6 @@ from services.queue import audit, commands, projection, view
 
 MANAGERS = ("branch_manager", "directorate_admin")
 
-FEEDBACK_PAGE = Template(Path(__file__).with_name("feedback_page.html").read_text(encoding="utf-8"))
 SERVICE_ID = validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}\Z")
 
 
@@ -77,6 +71,13 @@ def _counter(counter: str) -> str:
     return counter
 
 
+def _token(token: str) -> str:
+    if not 10 <= len(token) <= 200:
+        raise InvalidInput("A link's token is 10 to 200 characters.", fields={"token": ["Not a token."]},
+                           message_ar="الرابط غير صحيح.")
+    return token
+
+
 class QueueService:
     name = "queue"
     db = Storage(projection.metadata)
@@ -104,9 +105,18 @@ class QueueService:
         limits = self.guard.limits
         if body["reference"]:  # a reference and a CPR that do not match count as a guess
             with limits.guessing("check_in", request.caller, body["cpr"]):
-                return commands.check_in(self.db, branch, body, clock.now(), request.caller)
+                return commands.check_in(self.db, branch, body, clock.now(), request.caller, *self._links())
         limits.count("check_in", request.caller, body["cpr"])
-        return commands.check_in(self.db, branch, body, clock.now(), request.caller)
+        return commands.check_in(self.db, branch, body, clock.now(), request.caller, *self._links())
+
+    def _links(self) -> tuple[str, str]:
+        """The key that signs a visit's links (ticket and feedback) and the base URL people open them at."""
+        return self.config["MAWAEED_FEEDBACK_KEY"], self.config["MAWAEED_PUBLIC_URL"]
+
+    @api("GET", "/api/v1/tickets/by-token/<token>")
+    def ticket_by_token(self, request, token):
+        """The live ticket behind the link on a printed ticket: public, nothing personal."""
+        return commands.public_ticket(self.db, _token(token), self.config["MAWAEED_FEEDBACK_KEY"], clock.now())
 
     @api("POST", "/api/v1/branches/<branch>/counters/<counter>/open", allow=STAFF)
     def open_counter(self, request, branch, counter):
@@ -175,7 +185,7 @@ class QueueService:
         return 201, commands.rate(self.db, body["token"], body["score"], body["comment"],
                                   self.config["MAWAEED_FEEDBACK_KEY"])
 
-    @api("GET", "/feedback/<token>")
-    def feedback_page(self, request, token):
-        return Response(FEEDBACK_PAGE.substitute(token_json=json.dumps(token).replace("<", "\\u003c")),
-                        content_type="text/html; charset=utf-8")
+    @api("GET", "/api/v1/feedback/<token>")
+    def feedback_status(self, request, token):
+        """What a feedback link is about, and whether it was used (the feedback page asks before its form)."""
+        return commands.feedback_status(self.db, _token(token), self.config["MAWAEED_FEEDBACK_KEY"])

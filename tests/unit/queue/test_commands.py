@@ -63,7 +63,8 @@ def test_a_day_in_the_waiting_room(db):
         commands.call_next(db, BRANCH, "2", tick(9, 1, 10))
     with rejected("RECALL_TOO_SOON"):
         commands.recall(db, a["id"], tick(9, 1, 30))
-    assert commands.recall(db, a["id"], tick(9, 2))["ticket"]["status"] == "called"
+    recalled = commands.recall(db, a["id"], tick(9, 2))["ticket"]
+    assert (recalled["status"], recalled["recalls"]) == ("called", 1)  # the answer counts the recalls
 
     served_a = commands.served(db, a["id"], tick(9, 10), KEY, PUBLIC_URL)
     assert (served_a["wait_minutes"], served_a["service_minutes"]) == (21.0, 8.0)  # 08:40-09:01; 09:02-09:10
@@ -108,8 +109,9 @@ def test_a_day_in_the_waiting_room(db):
         ("R-002", "2", "served", "2026-12-07T09:01:00+03:00")]
     assert room["counters"] == [{"counter": "1", "services": [PASSPORT], "open": True, "serving": None},
                                 {"counter": "2", "services": [PASSPORT, RESIDENCE], "open": True, "serving": None}]
-    assert room["averages"] == {"served": 2, "no_shows": 1, "wait_minutes": 11.0, "service_minutes": 9.5,
-                                "satisfaction": 5.0, "ratings": 1}
+    assert room["averages"] == {"served": 2, "no_shows": 1, "wait_minutes": 11.0, "longest_wait_minutes": 21.0,
+                                "service_minutes": 9.5, "satisfaction": 5.0, "ratings": 1,
+                                "served_by_hour": [{"hour": "09:00", "served": 2}]}
 
     # the transferred ticket is called from the passport line, ahead of the later walk-in
     called = commands.call_next(db, BRANCH, "2", tick(9, 20))
@@ -148,7 +150,8 @@ def test_a_day_in_the_waiting_room(db):
     assert [(c["number"], c["status"]) for c in room["last_called"][:2]] == [("P-003", "closed_out"),
                                                                               ("R-001", "served")]
     assert room["averages"] == {"served": 3, "no_shows": 1, "wait_minutes": round(50 / 3, 2),
-                                "service_minutes": round((8 + 11 + 10) / 3, 2), "satisfaction": 4.0, "ratings": 2}
+                                "longest_wait_minutes": 28.0, "service_minutes": round((8 + 11 + 10) / 3, 2),
+                                "satisfaction": 4.0, "ratings": 2, "served_by_hour": [{"hour": "09:00", "served": 3}]}
 
     # the log tells the same story: the stream of the day, replayed into empty tables, gives the same room
     events = queue_events(db)
@@ -311,3 +314,60 @@ def test_a_refused_command_leaves_the_day_kept_as_it_was(db):
 def test_a_command_on_a_ticket_nobody_has_is_not_found(db):
     with rejected("TICKET_NOT_FOUND", NotFound):
         commands.served(db, "00000000-0000-0000-0000-000000000000", tick(9), KEY, PUBLIC_URL)
+
+
+# -- the links of a visit: the live ticket and the feedback page ----------------------------------------
+
+def test_a_check_in_answers_the_link_of_its_live_ticket_and_the_link_shows_nothing_personal(db):
+    book(db, A, A_CPR, PASSPORT, 9, language="en")
+    status, answer = commands.check_in(db, BRANCH, {"reference": A, "cpr": A_CPR, "priority": None}, tick(8, 40),
+                                       link_key=KEY, public_url=PUBLIC_URL + "/")
+    link = answer["link"]
+    assert status == 201 and link["url"] == f"{PUBLIC_URL}/t/{link['token']}"
+    assert feedback.ticket_of(link["token"], KEY, feedback.TICKET) == answer["ticket"]["id"]
+    assert feedback.ticket_of(link["token"], KEY) is None  # a ticket link is no feedback link, nor the reverse
+    assert feedback.ticket_of(feedback.token_for(answer["ticket"]["id"], KEY), KEY, feedback.TICKET) is None
+    _, again = commands.check_in(db, BRANCH, {"reference": A, "cpr": A_CPR, "priority": None}, tick(8, 41),
+                                 link_key=KEY, public_url=PUBLIC_URL)
+    assert again["link"] == link  # the same ticket, the same link
+    walked = walk_in(db, PASSPORT, W1, tick(8, 45))
+
+    seen = commands.public_ticket(db, feedback.token_for(walked["id"], KEY, feedback.TICKET), KEY, tick(8, 46))
+    assert seen == {"number": "P-002", "branch": BRANCH, "branch_name_en": "Isa Town branch",
+                    "branch_name_ar": seen["branch_name_ar"], "date": "2026-12-07", "service": PASSPORT,
+                    "service_name_en": "Passport renewal", "service_name_ar": seen["service_name_ar"],
+                    "status": "waiting", "position": 1, "estimated_wait_minutes": 0, "counter": None,
+                    "called_at": None, "recalls": 0}
+    assert A_CPR not in str(seen) and W1 not in str(seen) and walked["id"] not in str(seen)
+    commands.open_counter(db, BRANCH, "5", [PASSPORT], tick(9))
+    commands.call_next(db, BRANCH, "5", tick(9, 1))  # the appointment, due now
+    assert commands.public_ticket(db, link["token"], KEY, tick(9, 2))["counter"] == "5"
+    called = commands.public_ticket(db, link["token"], KEY, tick(9, 2))
+    assert (called["status"], called["position"], called["called_at"]) == ("called", None, "2026-12-07T09:01:00+03:00")
+    commands.served(db, answer["ticket"]["id"], tick(9, 10), KEY, PUBLIC_URL)
+    assert commands.public_ticket(db, link["token"], KEY, tick(9, 11))["status"] == "served"
+
+    for made_up in ("nonsense-token", feedback.token_for(walked["id"], "another-key", feedback.TICKET),
+                    feedback.token_for("no-such-ticket", KEY, feedback.TICKET)):
+        with rejected("TICKET_NOT_FOUND", NotFound):
+            commands.public_ticket(db, made_up, KEY, tick(9, 12))
+
+
+def test_a_feedback_link_says_what_it_is_about_and_whether_it_was_used(db):
+    walked = walk_in(db, PASSPORT, W1, tick(8, 45))
+    token = feedback.token_for(walked["id"], KEY)
+    assert commands.feedback_status(db, token, KEY)["served"] is False
+    commands.open_counter(db, BRANCH, "1", [PASSPORT], tick(9))
+    commands.call_next(db, BRANCH, "1", tick(9, 1))
+    commands.served(db, walked["id"], tick(9, 5), KEY, PUBLIC_URL)
+    status = commands.feedback_status(db, token, KEY)
+    assert status == {"number": "P-001", "branch": BRANCH, "branch_name_en": "Isa Town branch",
+                      "branch_name_ar": status["branch_name_ar"], "service": PASSPORT,
+                      "service_name_en": "Passport renewal", "service_name_ar": status["service_name_ar"],
+                      "date": "2026-12-07", "served": True, "rated": False}
+    commands.rate(db, token, 4, None, KEY)
+    assert commands.feedback_status(db, token, KEY)["rated"] is True
+    for made_up in ("nonsense-token", feedback.token_for(walked["id"], "another-key"),
+                    feedback.token_for(walked["id"], KEY, feedback.TICKET)):
+        with rejected("FEEDBACK_TOKEN_UNKNOWN", NotFound):
+            commands.feedback_status(db, made_up, KEY)

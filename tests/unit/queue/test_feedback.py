@@ -33,3 +33,12 @@ def test_garbage_names_no_ticket(garbage):
 @pytest.mark.parametrize("garbage", ["تذكرة-مزورة-١٢٣", f"{TICKET_ID}.é"])
 def test_non_ascii_garbage_names_no_ticket(garbage):
     assert feedback.ticket_of(garbage, KEY) is None
+
+
+def test_a_live_ticket_token_is_of_its_own_purpose():
+    ticket = feedback.token_for(TICKET_ID, KEY, feedback.TICKET)
+    assert ticket != feedback.token_for(TICKET_ID, KEY) and ticket.startswith(f"{TICKET_ID}.")
+    assert feedback.ticket_of(ticket, KEY, feedback.TICKET) == TICKET_ID
+    assert feedback.ticket_of(ticket, KEY) is None
+    link = feedback.link(TICKET_ID, KEY, "https://mawaeed.example.bh/", feedback.TICKET)
+    assert link == {"token": ticket, "url": f"https://mawaeed.example.bh/t/{ticket}"}

@@ -61,6 +61,9 @@ def test_who_is_served_the_last_calls_and_the_counters(branch):
     assert room["counters"] == [{"counter": "1", "services": [PASSPORT], "open": True, "serving": "P-001"},
                                 {"counter": "2", "services": [RESIDENCE], "open": True, "serving": None},
                                 {"counter": "3", "services": [], "open": False, "serving": None}]
+    assert room["at_counters"] == [{"counter": "1", "id": "id-P-001", "number": "P-001", "service": PASSPORT,
+                                    "kind": "walk_in", "priority": None, "recalls": 0,
+                                    "called_at": "2026-12-07T09:05:00+03:00"}]
 
 
 def test_the_averages_are_of_the_served_visits():
@@ -70,12 +73,22 @@ def test_the_averages_are_of_the_served_visits():
         ticket("P-003", PASSPORT, at(9), status="served", waited_seconds=0, service_seconds=None),
         ticket("P-004", PASSPORT, at(9), status="no_show", waited_seconds=9000),
         ticket("R-001", RESIDENCE, at(9), status="closed_out", waited_seconds=9000))
-    assert view.averages(day) == {"served": 3, "no_shows": 1, "wait_minutes": 10.0, "service_minutes": 6.0,
-                                  "satisfaction": 3.5, "ratings": 2}
+    assert view.averages(day) == {"served": 3, "no_shows": 1, "wait_minutes": 10.0, "longest_wait_minutes": 20.0,
+                                  "service_minutes": 6.0, "satisfaction": 3.5, "ratings": 2, "served_by_hour": []}
+
+
+def test_the_served_are_counted_per_local_hour():
+    day = day_of(
+        ticket("P-001", PASSPORT, at(9), status="served", waited_seconds=60, served_at=at(9, 20).astimezone(UTC)),
+        ticket("P-002", PASSPORT, at(9), status="served", waited_seconds=90, served_at=at(9, 59)),
+        ticket("P-003", PASSPORT, at(9), status="served", waited_seconds=30, served_at=at(11, 0)),
+        ticket("P-004", PASSPORT, at(9), status="no_show", served_at=None))
+    assert view.averages(day)["served_by_hour"] == [{"hour": "09:00", "served": 2}, {"hour": "11:00", "served": 1}]
+    assert view.averages(day)["longest_wait_minutes"] == 1.5
 
 
 def test_a_day_with_nobody_served_has_no_averages(branch):
     day = day_of(ticket("P-001", PASSPORT, at(9)))
-    assert view.averages(day) == {"served": 0, "no_shows": 0, "wait_minutes": None, "service_minutes": None,
-                                  "satisfaction": None, "ratings": 0}
+    assert view.averages(day) == {"served": 0, "no_shows": 0, "wait_minutes": None, "longest_wait_minutes": None,
+                                  "service_minutes": None, "satisfaction": None, "ratings": 0, "served_by_hour": []}
     assert view.waiting_room(day, branch, at(9))["averages"] == view.averages(day)
