@@ -1,9 +1,7 @@
 """The waiting-room display of a branch, live: the screen in the hall (a TV in kiosk mode, paired once with a
 display device token) and the public live stream of a branch's board that feeds it (live.py)."""
 import re
-from urllib.parse import urlencode
 
-from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from shared.auth import verifier_for
@@ -12,21 +10,12 @@ from shared.errors import DomainError, NotFound
 from shared.messaging import subscribe
 from shared.web import api, json_response
 from services.web.client import ApiError
+from services.web.devices import device_token, pair
 from services.web.live import LiveBoards
-from services.web.pages import YEAR, render
+from services.web.pages import render
 from services.web.site import Site
 
 BRANCH_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
-DEVICE_COOKIE = "device"
-
-
-def device_token(request) -> tuple[str | None, bool]:
-    """The display's device token and whether it came in the URL (to be kept in a cookie and taken out of the
-    URL). A stand-in until services/web/devices.py pairs devices for every page family."""
-    given = request.args.get("device")
-    if given:
-        return given, True
-    return request.cookies.get(DEVICE_COOKIE), False
 
 
 def _known_branch(branch: str) -> str:
@@ -66,13 +55,10 @@ class DisplayPages(Site):
     def display(self, request, branch):
         """The hall's screen: what is called where, the last calls, who waits how long; no names or numbers of
         people, only tickets. Only a display device paired for this branch shows it."""
-        token, in_url = device_token(request)
-        if in_url:  # kept in an HttpOnly cookie, and the token out of the address bar and history
-            args = {k: v for k, v in request.args.items() if k != "device"}
-            response = redirect(request.path + (f"?{urlencode(args)}" if args else ""), code=303)
-            response.set_cookie(DEVICE_COOKIE, token, max_age=YEAR, httponly=True, samesite="Strict",
-                                path="/display/")
-            return response
+        pairing = pair(request)  # ?device=: kept in an HttpOnly cookie, out of the address bar and history
+        if pairing is not None:
+            return pairing
+        token = device_token(request)
         if not self._paired(token, branch):
             return render(request, "display_unpaired.html", status=403 if token else 401,
                           reason="other" if token else "unpaired")

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request
 
 from shared.topology import SUBSCRIPTIONS, subscriptions_to
 from services.web import live
-from services.web.display import device_token
+from services.web.devices import device_token, pair
 from services.web.i18n import catalogue
 from services.web.pages import HERE, render
 
@@ -115,9 +115,12 @@ def test_the_pages_subscription_is_live_only_and_declared_by_the_queue():
 # -- the page --------------------------------------------------------------------------------------------
 
 def test_the_device_token_comes_from_the_url_once_then_from_the_cookie():
-    assert device_token(request("/display/x?device=abc")) == ("abc", True)
-    assert device_token(request("/display/x", headers={"Cookie": "device=xyz"})) == ("xyz", False)
-    assert device_token(request("/display/x")) == (None, False)
+    """The display pairs as every device does (services/web/devices.py): the token from the URL into a cookie."""
+    paired = pair(request("/display/x?device=a.b.c&lang=en"))
+    assert paired.status_code == 303 and paired.headers["Location"].endswith("/display/x?lang=en")
+    assert "device=a.b.c" in paired.headers["Set-Cookie"] and "HttpOnly" in paired.headers["Set-Cookie"]
+    assert device_token(request("/display/x", headers={"Cookie": "device=x.y.z"})) == "x.y.z"
+    assert device_token(request("/display/x")) is None
 
 
 @pytest.mark.parametrize("lang", ["ar", "en"])
