@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install bench-install run run-distributed services test test-unit test-integration test-e2e bench clean
+.PHONY: install bench-install run run-distributed services browser test test-unit test-integration test-e2e bench clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -23,7 +23,10 @@ run-distributed: install services   ## one process per service on RabbitMQ + Pos
 services:             ## RabbitMQ (with management), PostgreSQL and Redis answering
 	deploy/ensure-services.sh
 
-test: install services   ## every test: unit, contract, integration and end-to-end
+browser:              ## Debian's Chromium and axe-core, for the tests of the pages in a real browser
+	deploy/ensure-browser.sh
+
+test: install services browser   ## every test: unit, contract, integration, end-to-end and the pages in a browser
 	$(BIN)/pytest -q
 
 bench-install: install
