@@ -65,7 +65,11 @@
   document.querySelectorAll("form[data-live-validation]").forEach(function (form) {
     var inputs = Array.prototype.filter.call(form.querySelectorAll("input[data-message]"), function (i) { return checks[i.name]; });
     inputs.forEach(function (input) {
-      input.addEventListener("blur", function () {
+      input.addEventListener("blur", function (event) {
+        // leaving the field for the form's button: the submit check follows, and a message inserted now would
+        // move the button from under the click
+        var next = event.relatedTarget;
+        if (next && next.form === form && next.type === "submit") { return; }
         if (input.value !== "" || input.hasAttribute("aria-invalid")) { show(input, checks[input.name](input.value)); }
       });
       input.addEventListener("input", function () {
