@@ -19,26 +19,4 @@
     button.disabled = true;                // one press, one action
     button.form.submit();
   });
-
-  var section = document.getElementById("waiting");
-  if (!section || !window.fetch || !window.DOMParser) return;
-  var source = section.getAttribute("data-source");
-  var busy = false;
-
-  function refresh() {
-    if (busy || document.hidden) return;
-    busy = true;
-    fetch(source, {credentials: "same-origin", headers: {"Accept": "text/html"}, redirect: "manual"})
-      .then(function (answer) { return answer.ok ? answer.text() : null; })
-      .then(function (html) {
-        if (!html) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("waiting-lines");
-        var old = document.getElementById("waiting-lines");
-        if (fresh && old) old.replaceWith(document.importNode(fresh, true));
-      })
-      .catch(function () { /* try again next time */ })
-      .then(function () { busy = false; });
-  }
-  window.setInterval(refresh, 5000);
-  document.addEventListener("visibilitychange", refresh);
 })();
