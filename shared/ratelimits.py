@@ -51,8 +51,8 @@ class Limits:
     def __init__(self, setting: str | None = None, storage_url: str | None = None):
         limits = table(setting)
         self.items = {name: parse(value) for name, value in limits.items()} if limits is not None else None
-        if self.items is not None:
-            self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url or "memory://"))
+        # also with the limits off: `once` (a challenge answered once) still needs a memory of what it saw
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url or "memory://"))
 
     @property
     def on(self) -> bool:
@@ -75,8 +75,6 @@ class Limits:
 
     def once(self, what: str, key: str, seconds: int) -> bool:
         """True the first time `key` is seen within `seconds` (a challenge solution is good for one booking)."""
-        if self.items is None:
-            self.limiter = getattr(self, "limiter", None) or MovingWindowRateLimiter(storage_from_string("memory://"))
         return self.limiter.hit(parse(f"1 per {seconds} seconds"), "once", what, key)
 
     def hit(self, action: str, cost: int = 1, *, address: str | None = None, cpr: str | None = None) -> None:

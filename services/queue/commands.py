@@ -253,6 +253,13 @@ def feedback_status(db: Database, token: str, feedback_key: str) -> dict:
                 "date": state.day.isoformat(), "served": ticket.status == "served", "rated": ticket.score is not None}
 
 
+def require_place(db: Database, branch_id: str, caller: Caller) -> None:
+    """404 for an unknown branch, 403 when the caller's roles do not reach it; nothing else is read."""
+    with db.transaction() as uow:
+        branch = _branch(uow, branch_id)
+    caller.at(branch_id, branch["directorate"])
+
+
 def waiting_room(db: Database, branch_id: str, day: date, now: datetime, caller: Caller | None = None,
                  shown=view.waiting_room) -> dict:
     """A branch's day as `shown` renders it: the full waiting room (staff of the branch), or the public board."""

@@ -172,8 +172,7 @@ class QueueService:
         """Who did what at a branch on a day: auditors anywhere, managers at their places."""
         query = parse_query(request, AuditQuery())
         if not request.caller.principal.has("auditor"):
-            commands.waiting_room(self.db, query["branch"], query["date"], clock.now(), request.caller,
-                                  shown=lambda *_: None)  # the place check, and a 404 for an unknown branch
+            commands.require_place(self.db, query["branch"], request.caller)
         return {"branch": query["branch"], "date": query["date"].isoformat(),
                 "entries": audit.trail(self.db, query["branch"], query["date"])}
 
