@@ -3,6 +3,7 @@ from collections import Counter
 from datetime import datetime
 
 from shared.clock import LOCAL
+from shared.schedule import is_open, periods
 from services.queue import domain
 from services.queue.domain import Day
 
@@ -51,6 +52,9 @@ def waiting_room(day: Day, branch: dict, now: datetime, last: int = 10) -> dict:
     return {
         "branch": day.branch, "name_en": branch["name_en"], "name_ar": branch["name_ar"],
         "date": day.day.isoformat(), "closed": day.closed,
+        # today's opening hours as this service's copy of the catalogue knows them, and whether it is open now
+        "hours": [{"opens": f"{o:%H:%M}", "closes": f"{c:%H:%M}"} for o, c in periods(branch, day.day)],
+        "open_now": not day.closed and is_open(branch, now),
         "waiting": waiting,
         "now_serving": [{"counter": c.id, "number": day.tickets[c.serving].number,
                          "service": day.tickets[c.serving].service}
@@ -72,7 +76,8 @@ def board(day: Day, branch: dict, now: datetime) -> dict:
     """The public waiting-room board, as a screen in the hall shows it: ticket numbers and counters, how many
     wait for each service and for how long; no ticket ids, references, names or CPRs."""
     room = waiting_room(day, branch, now)
-    return {**{k: room[k] for k in ("branch", "name_en", "name_ar", "date", "closed", "now_serving")},
+    return {**{k: room[k] for k in ("branch", "name_en", "name_ar", "date", "closed", "hours", "open_now",
+                                   "now_serving")},
             "last_called": [{k: v for k, v in call.items() if k != "status"} for call in room["last_called"]],
             "waiting": [{k: v for k, v in line.items() if k != "tickets"} for line in room["waiting"]]}
 

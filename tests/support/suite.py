@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 
 import requests
@@ -26,6 +27,7 @@ from services.cli import SERVICES
 
 from shared.auth import FEED_SCOPES
 from shared.issuer import DevelopmentIssuer
+from shared.schedule import WEEKDAYS
 from tests.conftest import PG_URL
 from tests.support.net import free_port
 from tests.support.oidc import TestIssuer
@@ -111,8 +113,10 @@ class Suite:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Healthy, and the booking service knows the schedule: a past slot is refused as past (SLOT_IN_PAST),
-        which needs the branch, its services and its opening hours (before those, SLOT_UNAVAILABLE or 404)."""
+        """Healthy, and the services that keep a copy of the catalogue know the schedule: booking refuses a past
+        slot as past (SLOT_IN_PAST), which needs the branch, its services and its opening hours (before those,
+        SLOT_UNAVAILABLE or 404); the queue's board shows today's hours as availability has them (the catalogue's
+        events reach each copy on their own, and the branch's hours come last)."""
         deadline = time.monotonic() + timeout
         probe = {"cpr": "900112345", "branch": "npra-isa-town", "service": "passport-renewal", "name": "Probe",
                  "language": "en", "start": "2026-12-01T07:00:00+03:00"}
@@ -123,12 +127,19 @@ class Suite:
             try:
                 if requests.get(f"{self.base_url}/health", timeout=2).status_code == 200 and \
                         requests.post(f"{self.api}/bookings", json=probe, timeout=2).json().get(
-                            "error", {}).get("code") == "SLOT_IN_PAST":
+                            "error", {}).get("code") == "SLOT_IN_PAST" and self._queue_knows_the_hours():
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"the suite did not come up; see {self.workdir / 'suite.log'}")
+
+    def _queue_knows_the_hours(self, branch: str = "npra-isa-town") -> bool:
+        board = requests.get(f"{self.api}/branches/{branch}/board", timeout=2).json()
+        week = next(b["opening_hours"] for b in requests.get(f"{self.api}/branches", timeout=2).json()
+                    if b["id"] == branch)
+        weekday = WEEKDAYS[date.fromisoformat(board["date"]).weekday()]
+        return board["hours"] == next(d["periods"] for d in week if d["day"] == weekday)  # (not on a holiday)
 
     def restart(self, now: str | None = None, speed: float | None = None) -> None:
         """Stop every process and start them again, optionally at a later instant or another clock speed."""

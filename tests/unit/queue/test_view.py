@@ -92,3 +92,14 @@ def test_a_day_with_nobody_served_has_no_averages(branch):
     assert view.averages(day) == {"served": 0, "no_shows": 0, "wait_minutes": None, "longest_wait_minutes": None,
                                   "service_minutes": None, "satisfaction": None, "ratings": 0, "served_by_hour": []}
     assert view.waiting_room(day, branch, at(9))["averages"] == view.averages(day)
+
+
+def test_the_room_says_todays_hours_and_whether_the_branch_is_open_now(branch):
+    room = view.waiting_room(day_of(), branch, at(13, 59))
+    assert (room["hours"], room["open_now"]) == ([{"opens": "07:00", "closes": "14:00"}], True)
+    assert view.waiting_room(day_of(), branch, at(14))["open_now"] is False         # closes at 14:00
+    assert view.waiting_room(day_of(closed=True), branch, at(10))["open_now"] is False  # the manager closed it
+    friday = Day(BRANCH, MONDAY.replace(day=11), {}, {})
+    assert view.waiting_room(friday, branch, at(10))["hours"] == []                 # the weekend
+    board = view.board(day_of(), branch, at(10))
+    assert (board["hours"], board["open_now"]) == ([{"opens": "07:00", "closes": "14:00"}], True)
