@@ -129,6 +129,11 @@ class EventSubscriber(Consumer):
 
     def _dead_letter(self, message, body, reason: str) -> None:
         """Move an event to the dead-letter queue; ack the original only once that publish is confirmed."""
+        if self.subscription.live_only:  # nobody would replay it: the next event or resync brings the state anyway
+            log.error("%s gave up on an event and dropped it: %s", self.subscription_name, reason)
+            if message is not None:
+                self.queue_consumer.ack_message(message)
+            return
         config = self.container.config
         dead_letters = self.subscription.dead_letter_queue()
         try:

@@ -42,7 +42,7 @@ class Relay:
         self._doorbell = Doorbell()
         self._running = False
         self._unroutable = set()
-        self._subscribed = {t for s in topology.subscriptions_to(service) for t in s.types}
+        self._subscribed = {t for s in topology.declared_by(service) for t in s.types}
 
     # -- the loop ----------------------------------------------------------------------------------
     def ring(self) -> None:
@@ -163,7 +163,7 @@ class Relay:
                 self._last_tag = 0  # a new channel counts its delivery tags from 1 again
             self._producer = Producer(channel, exchange=self.exchange, on_return=self._on_return)
             self.exchange(channel).declare()
-            for subscription in topology.subscriptions_to(self.service):
+            for subscription in topology.declared_by(self.service):
                 subscription.queue()(channel).declare()
                 subscription.dead_letter_queue()(channel).declare()
         return self._producer

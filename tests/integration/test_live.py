@@ -4,6 +4,8 @@ the web service in its own process behind the gateway, which passes the stream o
 shows tickets and counters only: no CPR, booking reference, name or ticket id."""
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -11,6 +13,7 @@ import uuid
 import pytest
 import requests
 
+from tests.support.net import free_port
 from tests.support.suite import Suite, running
 
 pytestmark = pytest.mark.integration
@@ -31,9 +34,9 @@ def suite(request, tmp_path_factory):
 class Screen:
     """A display's connection to the live stream, read in a thread as a browser's EventSource reads it."""
 
-    def __init__(self, suite, branch: str = BRANCH):
+    def __init__(self, suite, branch: str = BRANCH, base_url: str | None = None):
         self.raw, self.boards, self.closed = [], [], False
-        self.response = requests.get(f"{suite.api}/branches/{branch}/live", stream=True, timeout=(5, 60),
+        self.response = requests.get(f"{base_url or suite.base_url}/api/v1/branches/{branch}/live", stream=True, timeout=(5, 60),
                                      headers={"Accept": "text/event-stream"})
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -154,3 +157,47 @@ def test_the_stream_of_an_unknown_branch_is_a_404_and_the_display_needs_its_devi
                          timeout=TIMEOUT)
     assert paired.status_code == 200 and "device=" not in paired.url  # the token left the address bar
     assert "Now serving" in paired.text and f"/api/v1/branches/{BRANCH}/live" in paired.text
+
+
+def test_every_replica_of_the_pages_hears_every_call(suite):
+    """Two web processes on one RabbitMQ: each has a queue of its own, so a screen connected to either sees a call
+    at once (with one shared queue only one replica would hear it, the other a minute later at its resync)."""
+    if suite.mode != "distributed":
+        pytest.skip("one process in the embedded mode")
+    port = free_port()
+    second = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "web", "--listen", f"127.0.0.1:{port}"],
+                              env=suite.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    screens = []
+    try:
+        other = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not _answers(f"{other}/health"):
+            assert second.poll() is None and time.monotonic() < deadline, "the second web process did not start"
+            time.sleep(0.2)
+        clerk = suite.as_("clerk", branches=[BRANCH])
+        base = f"{suite.api}/branches/{BRANCH}"
+        screens = [Screen(suite), Screen(suite, base_url=other)]
+        for screen in screens:
+            screen.wait_for(lambda board: True)
+        time.sleep(1)  # both replicas' queues are bound by now (each binds its own as it starts consuming)
+        assert requests.post(f"{base}/counters/7/open", json={"services": [SERVICE]}, headers=clerk,
+                             timeout=TIMEOUT).status_code == 200
+        walk_in = requests.post(f"{base}/check-ins", json={"walk_in": True, "cpr": fresh_cpr(), "service": SERVICE},
+                                headers=clerk, timeout=TIMEOUT)
+        assert walk_in.status_code == 201, walk_in.text
+        called = requests.post(f"{base}/counters/7/call-next", headers=clerk, timeout=TIMEOUT)
+        assert called.status_code == 200, called.text
+        for screen in screens:
+            screen.wait_for(serving(called.json()["ticket"]["number"], "7"), timeout=10)
+    finally:
+        for screen in screens:
+            screen.close()
+        second.terminate()
+        second.wait(timeout=15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False

@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_file
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from shared.topology import SUBSCRIPTIONS, subscriptions_to
+from shared.topology import REPLICA, SUBSCRIPTIONS, declared_by, subscriptions_to
 from services.web import live
 from services.web.devices import device_token, pair
 from services.web.i18n import catalogue
@@ -102,14 +102,18 @@ def test_a_connecting_screen_reuses_a_board_kept_fresh_by_events():
     assert len(fetched) >= 2
 
 
-def test_the_pages_subscription_is_live_only_and_declared_by_the_queue():
+def test_the_pages_subscription_is_live_only_with_a_queue_for_each_replica():
     subscription = SUBSCRIPTIONS["web.queue"]
     assert subscription.live_only and subscription.source == "queue"
-    assert subscription in subscriptions_to("queue")  # the queue's relay declares its queue before publishing
+    assert subscription in subscriptions_to("queue") and subscription not in declared_by("queue")
     assert {"queue.TicketCalled", "queue.TicketRecalled", "queue.CounterOpened", "queue.DayClosed"} <= set(
         subscription.types)
-    assert subscription.queue().queue_arguments["x-message-ttl"] > 0  # nothing piles up while the pages are down
+    queue = subscription.queue()
+    assert queue.name == f"web.queue.{REPLICA}" and queue.auto_delete and not queue.durable
+    assert "x-single-active-consumer" not in queue.queue_arguments  # every replica gets every event
+    assert queue.queue_arguments["x-message-ttl"] > 0 and queue.queue_arguments["x-expires"] > 0  # nothing piles up
     assert not any(s.live_only for s in SUBSCRIPTIONS.values() if s is not subscription)
+    assert all(s.queue().queue_arguments["x-single-active-consumer"] for s in declared_by("queue"))
 
 
 # -- the page --------------------------------------------------------------------------------------------
