@@ -16,7 +16,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # the keys of a br
 
 
 def _registered(doc: dict, p: dict) -> None:
+    # a BranchRegistered before v2 had no street address: "" as its upcaster says, until the branch is registered again
     doc.update(id=p["branch"], directorate=p["directorate"], name_en=p["name_en"], name_ar=p["name_ar"],
+               address_en=p.get("address_en", ""), address_ar=p.get("address_ar", ""),
                min_notice_minutes=p["min_notice_minutes"], max_days_ahead=p["max_days_ahead"])
 
 

@@ -68,6 +68,7 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
                 branch_queue["walk_in_quota"] = {sid: quotas.get(sid, per_service) for sid in services}
                 branches[b["id"]] = {
                     "id": b["id"], "directorate": d["id"], "name_en": b["name_en"], "name_ar": b["name_ar"],
+                    "address_en": b["address_en"], "address_ar": b["address_ar"],
                     "min_notice_minutes": branch_window["min_notice_minutes"],
                     "max_days_ahead": branch_window["max_days_ahead"],
                     "week": {day: [list(p) for p in periods] for day, periods in week.items()},
@@ -75,6 +76,10 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
                 }
     except (KeyError, TypeError, AttributeError) as exc:
         raise CatalogueError(f"the catalogue is missing or mistypes {exc}") from None
+    for branch_id, branch in branches.items():  # people are sent there: an address is never left blank
+        for key in ("address_en", "address_ar"):
+            if not isinstance(branch[key], str) or not branch[key].strip():
+                raise CatalogueError(f"the catalogue entry for branch-{branch_id} has no {key}")
     return directorates, branches
 
 
@@ -95,7 +100,8 @@ def changes(catalogue: dict, current_directorates: dict, current_branches: dict)
             result.append(Change(stream, NewEvent(f"availability.{type_}", {"branch": branch_id, **payload},
                                                   directorate)))
 
-        registration = ("directorate", "name_en", "name_ar", "min_notice_minutes", "max_days_ahead")
+        registration = ("directorate", "name_en", "name_ar", "address_en", "address_ar", "min_notice_minutes",
+                        "max_days_ahead")
         if any(have.get(k) != want[k] for k in registration):
             event("BranchRegistered", {k: want[k] for k in registration})
         for service_id, service in want["services"].items():

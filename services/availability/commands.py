@@ -59,6 +59,8 @@ def branches(db: Database, directorate: str | None) -> list[dict]:
                        message_ar="الإدارة المطلوبة غير موجودة.")
     return [{
         "id": b["id"], "directorate": b["directorate"], "name_en": b["name_en"], "name_ar": b["name_ar"],
+        # "" for a branch registered before addresses were recorded, until the catalogue's next sync
+        "address_en": b.get("address_en", ""), "address_ar": b.get("address_ar", ""),
         "services": [{"id": s["id"], "name_en": s["name_en"], "name_ar": s["name_ar"],
                       "duration_minutes": s["duration_minutes"]}
                      for s in sorted(b["services"].values(), key=lambda s: s["id"])],

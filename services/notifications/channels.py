@@ -30,7 +30,9 @@ def as_email(message: Message, sender: str) -> EmailMessage:
     email.add_alternative(message.html, subtype="html")
     for filename, content_type, data in message.attachments:
         maintype, subtype = content_type.split("/")
-        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # a text part (the .ics: its LOCATION and SUMMARY may be Arabic) says its charset, or readers take it as ASCII
+        params = {"charset": "utf-8"} if maintype == "text" else None
+        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename, params=params)
     email["Content-Language"] = message.language  # after the body: building parts moves Content-* headers
     return email
 

@@ -47,13 +47,25 @@ def local_date(instant: datetime, language: str) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
+def address(branch: dict, language: str) -> str:
+    """The branch's street address in `language`; "" for a branch registered before addresses were recorded."""
+    return (branch.get(f"address_{language}") or "").strip()
+
+
+def location(branch: dict, language: str) -> str:
+    """Where the appointment is, as a calendar shows it: the branch's name, then its street address."""
+    return ("، " if language == "ar" else ", ").join(filter(None, (branch[f"name_{language}"],
+                                                                  address(branch, language))))
+
+
 def context(kind: str, language: str, branch: dict, service_id: str, name: str, reference: str | None,
             start: datetime | None, details: dict, public_url: str) -> dict:
     service = branch["services"][service_id]
     base = public_url.rstrip("/")
     values = {
         "name": name, "reference": reference, "help_url": f"{base}/help",
-        "branch_name": branch[f"name_{language}"], "service_name": service[f"name_{language}"],
+        "branch_name": branch[f"name_{language}"], "address": address(branch, language),
+        "service_name": service[f"name_{language}"],
         "duration_minutes": service["duration_minutes"], "what_to_bring": WHAT_TO_BRING[language],
         # the booking site's "manage a booking" page, the reference filled in (never the CPR: a URL is logged)
         "booking_url": f"{base}/manage?reference={reference}" if reference else f"{base}/",
@@ -93,7 +105,7 @@ def calendar_file(reference: str, branch: dict, service_id: str, start: datetime
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=service["duration_minutes"]))
     event.add("summary", f"{service[f'name_{language}']} ({reference})")
-    event.add("location", branch[f"name_{language}"])
+    event.add("location", location(branch, language))
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     calendar.add_component(event)
     return calendar.to_ical()

@@ -1,7 +1,7 @@
 """Contracts of the availability service: the catalogue of directorates, branches and their schedules."""
 from marshmallow import Schema, fields, validate
 
-from shared.contracts import contract
+from shared.contracts import contract, upcaster
 from shared.contracts.fields import Id, Name
 from shared.schedule import WEEKDAYS
 
@@ -24,6 +24,25 @@ class BranchRegisteredV1(Schema):
     name_ar = Name()
     min_notice_minutes = fields.Integer(required=True, validate=validate.Range(min=0))
     max_days_ahead = fields.Integer(required=True, validate=validate.Range(min=1, max=366))
+
+
+def Address(**kw):
+    """A street address as people write it in Bahrain (building, road, block, area); empty only when the branch was
+    registered before addresses were recorded (a v1 event, upcast)."""
+    return fields.String(required=True, validate=validate.Length(max=300), **kw)
+
+
+@contract("availability.BranchRegistered", 2,
+          "A branch (service centre) opened for bookings, or its names, street address or booking window changed.")
+class BranchRegisteredV2(BranchRegisteredV1):
+    address_en = Address()
+    address_ar = Address()
+
+
+@upcaster("availability.BranchRegistered", 1)
+def branch_registered_v1_to_v2(payload: dict) -> dict:
+    """Before v2 no address was recorded: empty until the catalogue file's next sync registers the branch again."""
+    return {**payload, "address_en": "", "address_ar": ""}
 
 
 @contract("availability.ServiceOffered", 1, "A branch offers a service, with how long one visit takes.")

@@ -144,6 +144,8 @@ def test_booking_without_javascript(open_page, suite, lang):
     page.get_by_role("button", name=T(lang, "Confirm booking"), exact=True).click()
     reference = reference_shown(page, lang)
     assert REFERENCE.match(reference), f"the confirmation shows {reference!r}"
+    expect(page.locator("dd.address")).to_have_text(   # where to go, in the page's language
+        {"ar": "مبنى 123، طريق 613، مجمع 806، مدينة عيسى", "en": "Building 123, Road 613, Block 806, Isa Town"}[lang])
     assert requests.get(f"{suite.api}/bookings/{reference}", headers={"X-CPR": cpr}, timeout=10).status_code == 200
 
 

@@ -186,10 +186,12 @@ def _learn_catalogue(db) -> None:
     for change in catalogue_file.changes(catalogue_file.read(), {}, {}):
         if change.stream_id in ("directorate-npra", f"branch-{BRANCH}"):
             position = next(_positions)
-            event = Event(event_id=str(uuid.uuid4()), type=change.event.type, version=1, stream_id=change.stream_id,
-                          stream_version=position, position=position, occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
-                          correlation_id=str(uuid.uuid4()), causation_id=None, directorate=change.event.directorate,
-                          payload=validated_payload(change.event.type, 1, change.event.payload))
+            version = latest_version(change.event.type)   # as the catalogue sync writes it
+            event = Event(event_id=str(uuid.uuid4()), type=change.event.type, version=version,
+                          stream_id=change.stream_id, stream_version=position, position=position,
+                          occurred_at=datetime(2026, 12, 1, tzinfo=UTC), correlation_id=str(uuid.uuid4()),
+                          causation_id=None, directorate=change.event.directorate,
+                          payload=validated_payload(change.event.type, version, change.event.payload))
             assert apply_once(db, booking_projection.CATALOGUE_CONSUMER, event, catalogue.project)
 
 
@@ -241,3 +243,84 @@ def test_replaying_the_bookings_table_upcasts_a_v1_log(open_db):
     assert {e.version for e in stored if e.type == "booking.SlotBooked"} >= {1}
     rebuilt = rebuild_and_compare(db, stored, booking.project, [])
     assert rebuilt.events == len(stored)
+
+
+# -- availability.BranchRegistered v2 adds the street address ----------------------------------------------------
+
+BRANCH_REGISTERED = "availability.BranchRegistered"
+
+
+def test_branch_registered_is_at_version_2_and_the_catalogue_sync_writes_it():
+    assert latest_version(BRANCH_REGISTERED) == 2
+    registered = [c.event for c in catalogue_file.changes(catalogue_file.read(), {}, {})
+                  if c.event.type == BRANCH_REGISTERED]
+    assert len(registered) == 13 and {e.version for e in registered} == {0}   # 0: the latest
+    for new in registered:
+        assert validated_payload(BRANCH_REGISTERED, 2, new.payload) == new.payload
+        assert new.payload["address_en"] and new.payload["address_ar"]
+
+
+def test_the_v1_branch_golden_upcasts_to_a_v2_with_empty_addresses():
+    data = golden("availability.BranchRegistered.v1")
+    old = from_dict(data)
+    new = upcast(old)
+    assert new.wire_name == "availability.BranchRegistered.v2"
+    assert new.payload == {**data["payload"], "address_en": "", "address_ar": ""}
+    assert validated_payload(BRANCH_REGISTERED, 2, new.payload) == new.payload
+    assert "address_en" not in old.payload   # the stored event is left alone
+    # folded, the old event gives a branch without an address, as the new one folded from scratch would say ""
+    assert (schedule.apply(None, new)["address_en"], schedule.apply(None, old)["address_ar"]) == ("", "")
+
+
+def test_the_v2_branch_golden_round_trips_and_folds_its_address():
+    data = golden("availability.BranchRegistered.v2")
+    event = from_dict(data)
+    assert upcast(event) is event and event.to_dict() == data
+    doc = schedule.apply(None, event)
+    assert (doc["address_en"], doc["address_ar"]) == (data["payload"]["address_en"], data["payload"]["address_ar"])
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p.pop("address_en"), lambda p: p.pop("address_ar"), lambda p: p.update(address_en=None),
+    lambda p: p.update(address_ar="x" * 301), lambda p: p.update(address_en=12)])
+def test_v2_needs_both_addresses_as_text(change):
+    data = golden("availability.BranchRegistered.v2")
+    change(data["payload"])
+    with pytest.raises(ContractError):
+        from_dict(data)
+
+
+def test_a_v1_only_reader_can_downcast_a_branch_by_dropping_the_addresses():
+    v2 = golden("availability.BranchRegistered.v2")["payload"]
+    downcast = {k: v for k, v in v2.items() if k not in ("address_en", "address_ar")}
+    assert validated_payload(BRANCH_REGISTERED, 1, downcast) == downcast
+
+
+def test_the_suite_subscribes_to_every_version_of_branch_registered():
+    subscribers = [s for s in SUBSCRIPTIONS.values() if BRANCH_REGISTERED in s.types]
+    assert {s.name for s in subscribers} >= {"booking.catalogue", "queue.catalogue", "notifications.catalogue"}
+    for subscription in subscribers:
+        keys = {b.routing_key for b in subscription.queue().bindings}
+        assert f"{BRANCH_REGISTERED}.*" in keys and f"{BRANCH_REGISTERED}.v1" not in keys, subscription.name
+
+
+def test_a_catalogue_copy_replays_a_log_of_v1_and_v2_registrations(open_db):
+    """`mawaeed replay catalogue` over a log written before addresses, then synced with them: the copy rebuilt from
+    the upcast log is the live one, and ends with the addresses."""
+    db = open_db("booking", booking_projection.metadata)
+    old = {"branch": BRANCH, "directorate": "npra", "name_en": "Isa Town branch", "name_ar": "فرع مدينة عيسى",
+           "min_notice_minutes": 60, "max_days_ahead": 30}
+    new = {**old, "address_en": "Building 123, Road 613, Block 806, Isa Town",
+           "address_ar": "مبنى 123، طريق 613، مجمع 806، مدينة عيسى"}
+    with db.transaction() as uow:
+        stream = f"branch-{BRANCH}"
+        uow.append(stream, 0, [NewEvent(BRANCH_REGISTERED, old, "npra", version=1)])
+        uow.append(stream, 1, [NewEvent(BRANCH_REGISTERED, new, "npra")])
+        stored = uow.store.read_all()
+        assert [e.version for e in stored] == [1, 2]
+        for event in stored:
+            catalogue.project(uow, upcast(event))
+        doc = catalogue.load_branch(uow, BRANCH)
+    assert (doc["address_en"], doc["address_ar"]) == (new["address_en"], new["address_ar"])
+    rebuilt = rebuild_and_compare(db, stored, catalogue.project, ["directorates", "branches"])
+    assert rebuilt.events == 2 and rebuilt.identical

@@ -84,8 +84,11 @@ def test_a_booking_gets_one_confirmation_with_a_calendar_file_and_a_cancellation
                                else ics.get_content().encode()).walk("VEVENT")[0]
     assert event.decoded("dtstart") == datetime(2026, 12, 8, 4, 0, tzinfo=UTC)  # 07:00 in Bahrain
     assert str(event["uid"]) == f"{reference}@mawaeed"
+    address = "مبنى 123، طريق 613، مجمع 806، مدينة عيسى"   # Isa Town's, from the catalogue's events
+    assert address in html and str(event["location"]) == f"فرع مدينة عيسى، {address}"
     wait_until(lambda: len(sms.received) == 1)
     assert reference in sms.received[0]["text"] and sms.received[0]["to"] == "+97333001122"
+    assert address in sms.received[0]["text"]
 
     assert requests.post(f"{config['base_url']}/api/v1/bookings/{reference}/cancel", json={"cpr": "900112345"},
                          timeout=5).status_code == 200

@@ -113,33 +113,42 @@ class Suite:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Healthy, and the services that keep a copy of the catalogue know the schedule: booking refuses a past
-        slot as past (SLOT_IN_PAST), which needs the branch, its services and its opening hours (before those,
-        SLOT_UNAVAILABLE or 404); the queue's board shows today's hours as availability has them (the catalogue's
-        events reach each copy on their own, and the branch's hours come last)."""
+        """Healthy, and every service that keeps a copy of the catalogue knows every branch's schedule (the
+        catalogue's events reach each copy on their own, and a branch's hours come last): booking refuses a past
+        slot as past (SLOT_IN_PAST), which needs the branch, its service and its opening hours (before those,
+        SLOT_UNAVAILABLE or 404), and the queue's board shows today's hours as availability has them."""
         deadline = time.monotonic() + timeout
-        probe = {"cpr": "900112345", "branch": "npra-isa-town", "service": "passport-renewal", "name": "Probe",
-                 "language": "en", "start": "2026-12-01T07:00:00+03:00"}
         while time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
                     raise RuntimeError(f"{process.args} exited early; see {self.workdir / 'suite.log'}")
             try:
-                if requests.get(f"{self.base_url}/health", timeout=2).status_code == 200 and \
-                        requests.post(f"{self.api}/bookings", json=probe, timeout=2).json().get(
-                            "error", {}).get("code") == "SLOT_IN_PAST" and self._queue_knows_the_hours():
+                if requests.get(f"{self.base_url}/health", timeout=2).status_code == 200 and self._copies_caught_up():
                     return
-            except requests.RequestException:
+            except (requests.RequestException, ValueError, KeyError):
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"the suite did not come up; see {self.workdir / 'suite.log'}")
 
-    def _queue_knows_the_hours(self, branch: str = "npra-isa-town") -> bool:
-        board = requests.get(f"{self.api}/branches/{branch}/board", timeout=2).json()
-        week = next(b["opening_hours"] for b in requests.get(f"{self.api}/branches", timeout=2).json()
-                    if b["id"] == branch)
-        weekday = WEEKDAYS[date.fromisoformat(board["date"]).weekday()]
-        return board["hours"] == next(d["periods"] for d in week if d["day"] == weekday)  # (not on a holiday)
+    def _copies_caught_up(self) -> bool:
+        branches = requests.get(f"{self.api}/branches", timeout=2).json()
+        if not branches:
+            return False
+        for branch in branches:
+            week = {d["day"]: d["periods"] for d in branch["opening_hours"]}
+            opens = next(periods[0]["opens"] for periods in week.values() if periods)
+            tuesday = next(day for day in ("2026-12-01", "2026-11-30", "2026-11-29", "2026-11-28", "2026-11-27",
+                                           "2026-11-26", "2026-11-25")
+                           if week[WEEKDAYS[date.fromisoformat(day).weekday()]])  # a past day it opened
+            past = {"cpr": "900112345", "branch": branch["id"], "service": branch["services"][0]["id"],
+                    "name": "Probe", "language": "en", "start": f"{tuesday}T{opens}:00+03:00"}
+            if requests.post(f"{self.api}/bookings", json=past, timeout=2).json().get(
+                    "error", {}).get("code") != "SLOT_IN_PAST":
+                return False
+            board = requests.get(f"{self.api}/branches/{branch['id']}/board", timeout=2).json()
+            if board["hours"] != week[WEEKDAYS[date.fromisoformat(board["date"]).weekday()]]:  # (not on a holiday)
+                return False
+        return True
 
     def restart(self, now: str | None = None, speed: float | None = None) -> None:
         """Stop every process and start them again, optionally at a later instant or another clock speed."""

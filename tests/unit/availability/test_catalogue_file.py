@@ -226,6 +226,47 @@ def test_a_branch_booking_window_override_yields_one_branch_registered(seed, loa
     assert changes[0].event.payload["min_notice_minutes"] == 60   # the default still applies
 
 
+def test_every_branch_has_a_street_address_in_english_and_arabic(seed):
+    _, branches = catalogue_file.desired(seed)
+    for b in branches.values():
+        assert re.fullmatch(r"(.+, )?Building \d+, Road \d+, Block \d+, [A-Z][A-Za-z ]+", b["address_en"]), b["id"]
+        assert re.fullmatch(r"(.+، )?مبنى \d+، طريق \d+، مجمع \d+، [\u0600-\u06FF ]+", b["address_ar"]), b["id"]
+        assert not ARABIC.search(b["address_en"])
+    assert branches["npra-isa-town"]["address_en"] == "Building 123, Road 613, Block 806, Isa Town"
+    assert branches["npra-isa-town"]["address_ar"] == "مبنى 123، طريق 613، مجمع 806، مدينة عيسى"
+
+
+def test_the_address_is_registered_with_the_branch(seed):
+    [registered] = [c for c in catalogue_file.changes(seed, {}, {})
+                    if c.event.type == "availability.BranchRegistered" and c.stream_id == "branch-npra-isa-town"]
+    assert (registered.event.version or latest_version(registered.event.type)) == 2
+    assert (registered.event.payload["address_en"], registered.event.payload["address_ar"]) == (
+        "Building 123, Road 613, Block 806, Isa Town", "مبنى 123، طريق 613، مجمع 806، مدينة عيسى")
+
+
+@pytest.mark.parametrize("key", ["address_en", "address_ar"])
+def test_changing_an_address_yields_one_branch_registered_and_folds_into_the_branch(seed, loaded, key):
+    edited = copy.deepcopy(seed)
+    moved = {"address_en": "Building 9, Road 4410, Block 944, Riffa", "address_ar": "مبنى 9، طريق 4410، مجمع 944، الرفاع"}
+    edited["directorates"][1]["branches"][0][key] = moved[key]    # npra-isa-town
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type) for c in changes] == [("branch-npra-isa-town", "availability.BranchRegistered")]
+    assert changes[0].event.payload[key] == moved[key]
+    _, branches = project(as_stored(changes), *loaded)
+    assert branches["npra-isa-town"][key] == moved[key]
+    assert branches["npra-isa-town"]["services"] == loaded[1]["npra-isa-town"]["services"]
+    assert catalogue_file.changes(edited, *project(as_stored(changes), *loaded)) == []
+
+
+def test_a_branch_registered_before_addresses_is_registered_again_with_its_address(seed, loaded):
+    """A log written before BranchRegistered v2: the projection has "" (the upcaster's value), the file an address."""
+    directorates, branches = loaded
+    old = {bid: {**b, "address_en": "", "address_ar": ""} for bid, b in branches.items()}
+    changes = catalogue_file.changes(seed, directorates, old)
+    assert Counter(c.event.type for c in changes) == {"availability.BranchRegistered": 13}
+    assert catalogue_file.changes(seed, *project(as_stored(changes), directorates, old)) == []
+
+
 # -- malformed catalogues --------------------------------------------------------------------------------
 
 def _drop_directorates(c):
@@ -256,8 +297,21 @@ def _counters_missing(c):
     c["directorates"][1]["branches"][0]["services"]["passport-renewal"] = {"online": 1}
 
 
+def _no_address(c):
+    del c["directorates"][0]["branches"][0]["address_en"]
+
+
+def _blank_arabic_address(c):
+    c["directorates"][2]["branches"][1]["address_ar"] = "  "
+
+
+def _address_as_a_list(c):
+    c["directorates"][3]["branches"][0]["address_en"] = ["Building 147", "Road 2904"]
+
+
 @pytest.mark.parametrize("breakage", [_drop_directorates, _unknown_service, _unknown_pattern, _services_as_list,
-                                      _no_window, _holiday_without_name, _counters_missing])
+                                      _no_window, _holiday_without_name, _counters_missing, _no_address,
+                                      _blank_arabic_address, _address_as_a_list])
 def test_a_malformed_catalogue_raises_catalogue_error(seed, breakage):
     broken = copy.deepcopy(seed)
     breakage(broken)

@@ -1,16 +1,18 @@
 """What the availability service answers and records (services/availability/commands.py): the catalogue synced
 from its file, directorates and branches, and a day's slots with the places left, on SQLite and PostgreSQL."""
 import copy
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
 import yaml
 
-from shared import metrics
+from shared import catalogue, metrics
 from shared.clock import LOCAL
 from shared.errors import NotFound
 from shared.events import Event
 from shared.eventstore import EventStore
+from shared.projection import latest
 from services.availability import catalogue_file, commands, projection
 
 BRANCH, PASSPORT = "npra-isa-town", "passport-renewal"   # office hours 07:00-14:00, 20-minute slots, 3 online
@@ -106,6 +108,50 @@ def test_a_branch_shows_its_week_sunday_first_and_its_booking_window(db):
     assert week[5]["periods"] == [] and week[6]["periods"] == []          # the weekend: closed
     assert [p["opens"] for p in dana_mall["opening_hours"][0]["periods"]] == ["09:00", "16:00"]  # two periods
     assert isa_town["booking_window"] == {"min_notice_minutes": 60, "max_days_ahead": 30}
+
+
+ISA_TOWN_ADDRESS = ("Building 123, Road 613, Block 806, Isa Town", "مبنى 123، طريق 613، مجمع 806، مدينة عيسى")
+
+
+def test_a_branch_shows_its_street_address_in_both_languages(db):
+    isa_town = commands.branches(db, "npra")[0]
+    assert (isa_town["address_en"], isa_town["address_ar"]) == ISA_TOWN_ADDRESS
+    every = commands.branches(db, None)
+    assert all(b["address_en"] and b["address_ar"] for b in every)
+    assert len({b["address_en"] for b in every}) == 13   # no two centres at one door
+
+
+def test_a_new_address_in_the_file_is_recorded_once_and_answered(db, tmp_path):
+    moved = "Building 200, Road 621, Block 806, Isa Town"
+    path = edited(tmp_path, lambda c: c["directorates"][1]["branches"][0].update(address_en=moved))
+    recorded = len(log_of(db))
+    assert commands.sync_catalogue(db, path) == 1
+    [event] = log_of(db)[recorded:]
+    assert (event.type, event.version, event.payload["address_en"], event.payload["address_ar"]) == (
+        "availability.BranchRegistered", 2, moved, ISA_TOWN_ADDRESS[1])
+    assert commands.branches(db, "npra")[0]["address_en"] == moved
+    assert commands.sync_catalogue(db, path) == 0
+
+
+def test_a_catalogue_synced_before_addresses_gets_them_at_the_next_sync(open_db):
+    """A log whose BranchRegistered events are v1 (no address): the branches answer "" until the next sync, which
+    registers every branch again with its address (v2); the rest of the catalogue is left as it is."""
+    db = open_db("availability", projection.metadata)
+    with db.transaction() as uow:
+        for change in catalogue_file.changes(catalogue_file.read(), {}, {}):
+            new = change.event
+            if new.type == "availability.BranchRegistered":   # as the suite wrote it before v2
+                new = replace(new, version=1, payload={k: v for k, v in new.payload.items()
+                                                       if k not in ("address_en", "address_ar")})
+            for event in uow.append(change.stream_id, uow.store.stream_version(change.stream_id), [new]):
+                catalogue.project(uow, latest(event))
+    assert {(b["address_en"], b["address_ar"]) for b in commands.branches(db, None)} == {("", "")}
+    recorded = len(log_of(db))
+    assert commands.sync_catalogue(db, None) == 13
+    assert {(e.type, e.version) for e in log_of(db)[recorded:]} == {("availability.BranchRegistered", 2)}
+    isa_town = commands.branches(db, "npra")[0]
+    assert (isa_town["address_en"], isa_town["address_ar"]) == ISA_TOWN_ADDRESS
+    assert commands.sync_catalogue(db, None) == 0
 
 
 def test_an_unknown_directorate_is_not_found(db):

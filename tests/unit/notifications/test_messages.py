@@ -28,12 +28,12 @@ ENV = messages.environment()
 
 # the variables each kind's template must use: taking any one away fails the render
 REQUIRED = {
-    "confirmation": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time",
+    "confirmation": {"name", "branch_name", "address", "service_name", "reference", "help_url", "date", "time",
                      "duration_minutes", "booking_url", "what_to_bring"},
-    "reminder": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time", "booking_url",
+    "reminder": {"name", "branch_name", "address", "service_name", "reference", "help_url", "date", "time", "booking_url",
                  "what_to_bring"},
     "cancellation": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time"},
-    "reschedule": {"name", "branch_name", "service_name", "reference", "help_url", "date", "time", "previous_date",
+    "reschedule": {"name", "branch_name", "address", "service_name", "reference", "help_url", "date", "time", "previous_date",
                    "previous_time", "duration_minutes", "booking_url", "what_to_bring"},
     "called": {"ticket_number", "counter"},
     "survey": {"name", "branch_name", "service_name", "reference", "help_url", "feedback_url", "ticket_number"},
@@ -46,11 +46,13 @@ SAME_IN_BOTH = {"reference": "K7MX-9QRD", "time": "09:20", "duration_minutes": 2
                 "ticket_number": "P-014", "counter": "5", "feedback_url": FEEDBACK_URL}
 SAMPLES = {
     "ar": {**SAME_IN_BOTH, "name": "فاطمة عبدالله الجودر", "branch_name": "فرع مدينة عيسى",
+           "address": "مبنى 123، طريق 613، مجمع 806، مدينة عيسى",
            "service_name": "تجديد جواز السفر", "help_url": "https://mawaeed.example.bh/help?lang=ar&topic=booking",
            "date": "الاثنين 7 ديسمبر 2026", "previous_date": "الأحد 6 ديسمبر 2026",
            "booking_url": "https://mawaeed.example.bh/ar/bookings/K7MX-9QRD",
            "what_to_bring": ["البطاقة الذكية (بطاقة الهوية)", "جواز السفر الحالي", "صورة شخصية حديثة"]},
     "en": {**SAME_IN_BOTH, "name": "Maria D'Souza", "branch_name": "Isa Town branch",
+           "address": "Building 123, Road 613, Block 806, Isa Town",
            "service_name": "Passport renewal", "help_url": "https://mawaeed.example.bh/help?lang=en&topic=booking",
            "date": "Monday 7 December 2026", "previous_date": "Sunday 6 December 2026",
            "booking_url": "https://mawaeed.example.bh/en/bookings/K7MX-9QRD",
@@ -59,10 +61,12 @@ SAMPLES = {
 # the longest values the seed catalogue and the date format give, for the SMS length limits
 LONGEST = {
     "ar": {"name": "عبدالرحمن محمد عبدالله يوسف آل خليفة", "branch_name": "مركز خدمات التخليص الجمركي في ميناء خليفة بن سلمان",
+           "address": "مجمع وادي السيل، مبنى 1080، طريق 1729، مجمع 917، الرفاع",
            "service_name": "شهادة حسن السيرة والسلوك", "date": "الأربعاء 30 ديسمبر 2026",
            "previous_date": "الثلاثاء 29 ديسمبر 2026", "ticket_number": "K-114", "counter": "12"},
     "en": {"name": "Christopher Alexander Fernandes-D'Souza",
            "branch_name": "Customs Clearance Service Centre, Khalifa bin Salman Port",
+           "address": "Wadi Al Sail Mall, Building 1080, Road 1729, Block 917, Riffa",
            "service_name": "Certificate of good conduct", "date": "Wednesday 30 September 2026",
            "previous_date": "Wednesday 23 September 2026", "ticket_number": "K-114", "counter": "12"},
 }
@@ -73,8 +77,9 @@ def facts(subject: tuple, sms: tuple, body: tuple = ()) -> dict:
     return {"subject": subject, "sms": sms, **({"text": body, "html": body} if body else {})}
 
 
-APPOINTMENT = facts(("branch_name", "date", "time"), ("reference", "branch_name", "date", "time"),
-                    ("name", "reference", "service_name", "branch_name", "date", "time", "booking_url", "help_url"))
+APPOINTMENT = facts(("branch_name", "date", "time"), ("reference", "branch_name", "address", "date", "time"),
+                    ("name", "reference", "service_name", "branch_name", "address", "date", "time", "booking_url",
+                     "help_url"))
 FACTS = {
     "confirmation": APPOINTMENT,
     "reminder": APPOINTMENT,
@@ -82,7 +87,7 @@ FACTS = {
                           ("name", "reference", "service_name", "branch_name", "date", "time", "help_url")),
     "reschedule": facts(("date", "time"), ("reference", "date", "time"),
                         ("name", "reference", "previous_date", "previous_time", "date", "time", "branch_name",
-                         "service_name", "booking_url", "help_url")),
+                         "address", "service_name", "booking_url", "help_url")),
     "called": facts(("ticket_number",), ("ticket_number", "counter")),
     "survey": facts(("branch_name",), ("feedback_url",),
                     ("name", "branch_name", "service_name", "feedback_url", "ticket_number", "reference", "help_url")),
@@ -97,7 +102,7 @@ def context(kind: str, lang: str, **overrides) -> dict:
     sample = SAMPLES[lang]
     keys = {"name", "branch_name", "service_name", "reference", "help_url"}
     if kind in ("confirmation", "reminder", "cancellation", "reschedule"):
-        keys |= {"date", "time", "duration_minutes", "booking_url", "what_to_bring"}
+        keys |= {"date", "time", "duration_minutes", "booking_url", "what_to_bring", "address"}
     if kind == "reschedule":
         keys |= {"previous_date", "previous_time"}
     if kind == "called":
@@ -353,3 +358,73 @@ def test_the_calendar_file_holds_the_appointment_in_utc(cancelled):
         "K7MX-9QRD@mawaeed", 7, "CANCELLED" if cancelled else "CONFIRMED")
     assert (event.decoded("dtstart"), event.decoded("dtend")) == (START, START + timedelta(minutes=20))
     assert (str(event["summary"]), str(event["location"])) == ("Passport renewal (K7MX-9QRD)", "Isa Town branch")
+
+
+# -- the centre's street address ------------------------------------------------------------------------------
+
+ADDRESSED = {**BRANCH, "address_en": "Building 123, Road 613, Block 806, Isa Town",
+             "address_ar": "مبنى 123، طريق 613، مجمع 806، مدينة عيسى"}
+ADDRESS_LABEL = {"ar": "العنوان", "en": "Address"}
+
+
+@pytest.mark.parametrize("lang, location", [
+    ("en", "Isa Town branch, Building 123, Road 613, Block 806, Isa Town"),
+    ("ar", "فرع مدينة عيسى، مبنى 123، طريق 613، مجمع 806، مدينة عيسى")])
+def test_the_calendar_files_location_is_the_centre_and_its_address_in_the_persons_language(lang, location):
+    ics = messages.calendar_file("K7MX-9QRD", ADDRESSED, "passport-renewal", START, lang, START)
+    assert b"LOCATION:" in ics
+    [event] = Calendar.from_ical(ics).walk("VEVENT")
+    assert str(event["location"]) == location
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_context_gives_the_address_in_the_persons_language_and_nothing_for_a_branch_without_one(lang):
+    values = messages.context("confirmation", lang, ADDRESSED, "passport-renewal", "Maria", "K7MX-9QRD", START, {},
+                              PUBLIC_URL)
+    assert values["address"] == ADDRESSED[f"address_{lang}"]
+    message = messages.render(ENV, "confirmation", "email", lang, "m@example.com", values, "k")
+    assert ADDRESSED[f"address_{lang}"] in message.text and ADDRESSED[f"address_{lang}"] in message.html
+    assert ADDRESSED[f"address_{lang}"] in message.sms
+    for unknown in (BRANCH, {**BRANCH, "address_en": "", "address_ar": ""}):   # registered before addresses
+        values = messages.context("confirmation", lang, unknown, "passport-renewal", "Maria", "K7MX-9QRD", START,
+                                  {}, PUBLIC_URL)
+        assert values["address"] == ""
+        assert ADDRESS_LABEL[lang] not in messages.render(ENV, "confirmation", "email", lang, "m@example.com",
+                                                          values, "k").text
+
+
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "reschedule"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_no_address_leaves_no_empty_line_or_row(kind, lang):
+    with_it = render(kind, lang, context(kind, lang))
+    without = render(kind, lang, context(kind, lang, address=""))
+    for part in ("text", "html"):
+        assert ADDRESS_LABEL[lang] in with_it[part] and ADDRESS_LABEL[lang] not in without[part]
+    assert "()" not in without["sms"] and "\n\n\n" not in without["text"]
+    assert without["text"].count("\n") == with_it["text"].count("\n") - 1
+    assert without["html"].count("<tr>") == with_it["html"].count("<tr>") - 1
+
+
+@pytest.mark.parametrize("kind", ["confirmation", "reminder"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_sms_drops_the_address_rather_than_grow_past_its_limit(kind, lang):
+    longest = render(kind, lang, context(kind, lang, **{k: v for k, v in LONGEST[lang].items()
+                                                        if k in context(kind, lang)}))
+    assert LONGEST[lang]["address"] not in longest["sms"] and LONGEST[lang]["branch_name"] in longest["sms"]
+    assert LONGEST[lang]["address"] in longest["text"]   # the email still says where
+    assert SAMPLES[lang]["address"] in render(kind, lang, context(kind, lang))["sms"]
+
+
+def test_the_emailed_calendar_file_says_its_charset_so_an_arabic_location_arrives_as_written():
+    from email import message_from_bytes, policy
+    from services.notifications.channels import as_email
+    values = messages.context("confirmation", "ar", ADDRESSED, "passport-renewal", "فاطمة", "K7MX-9QRD", START, {},
+                              PUBLIC_URL)
+    message = messages.render(ENV, "confirmation", "email", "ar", "f@example.com", values, "k")
+    message.attachments.append(("appointment.ics", "text/calendar",
+                                messages.calendar_file("K7MX-9QRD", ADDRESSED, "passport-renewal", START, "ar", START)))
+    received = message_from_bytes(as_email(message, "no-reply@example.com").as_bytes(), policy=policy.default)
+    [ics] = [p for p in received.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert ics.get_content_charset() == "utf-8"
+    [event] = Calendar.from_ical(ics.get_content().encode()).walk("VEVENT")
+    assert str(event["location"]) == "فرع مدينة عيسى، مبنى 123، طريق 613، مجمع 806، مدينة عيسى"

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from shared import catalogue
 from shared.clock import LOCAL, UTC, clock
-from shared.contracts import validated_payload
+from shared.contracts import latest_version, validated_payload
 from shared.errors import Conflict
 from shared.events import Event
 from shared.projection import apply_once
@@ -63,12 +63,12 @@ def branch(branches):
 
 # -- a queue database, and the other services' events it learns from ------------------------------------
 
-def delivered(type_: str, payload: dict, stream: str, directorate: str | None = None) -> Event:
+def delivered(type_: str, payload: dict, stream: str, directorate: str | None = None, version: int = 1) -> Event:
     """Another service's event as the queue's consumers receive it."""
     position = next(_positions)
-    return Event(event_id=str(uuid.uuid4()), type=type_, version=1, stream_id=stream, stream_version=position,
+    return Event(event_id=str(uuid.uuid4()), type=type_, version=version, stream_id=stream, stream_version=position,
                  position=position, occurred_at=datetime(2026, 12, 1, tzinfo=UTC), correlation_id=str(uuid.uuid4()),
-                 causation_id=None, directorate=directorate, payload=validated_payload(type_, 1, payload))
+                 causation_id=None, directorate=directorate, payload=validated_payload(type_, version, payload))
 
 
 def learn_catalogue(db, walk_ins_per_service: int | None = None) -> None:
@@ -78,7 +78,8 @@ def learn_catalogue(db, walk_ins_per_service: int | None = None) -> None:
         source["queue"]["walk_ins_per_service"] = walk_ins_per_service
     for change in catalogue_file.changes(source, {}, {}):
         if change.stream_id in ("directorate-npra", f"branch-{BRANCH}"):
-            event = delivered(change.event.type, change.event.payload, change.stream_id, change.event.directorate)
+            event = delivered(change.event.type, change.event.payload, change.stream_id, change.event.directorate,
+                              latest_version(change.event.type))   # as the catalogue sync writes it
             assert apply_once(db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
 
 

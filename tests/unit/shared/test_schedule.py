@@ -39,7 +39,8 @@ def event(type_: str, **payload) -> Event:
 def test_apply_folds_a_branchs_events_into_its_document():
     doc = None
     for e in [event("BranchRegistered", directorate="npra", name_en="B", name_ar="ب", min_notice_minutes=60,
-                    max_days_ahead=30),
+                    max_days_ahead=30, address_en="Building 1, Road 2, Block 3, Isa Town",
+                    address_ar="مبنى 1، طريق 2، مجمع 3، مدينة عيسى"),
               event("CounterCapacitySet", service="s", counters=3, online_capacity=2),  # before its offer: kept
               event("ServiceOffered", service="s", name_en="S", name_ar="س", duration_minutes=20, ticket_prefix="P"),
               event("OpeningHoursSet", week={"sun": [{"opens": "07:00", "closes": "14:00"}]}),
@@ -48,10 +49,30 @@ def test_apply_folds_a_branchs_events_into_its_document():
         doc = schedule.apply(doc, e)
     assert doc == {
         "id": "b", "directorate": "npra", "name_en": "B", "name_ar": "ب", "min_notice_minutes": 60,
+        "address_en": "Building 1, Road 2, Block 3, Isa Town", "address_ar": "مبنى 1، طريق 2، مجمع 3، مدينة عيسى",
         "max_days_ahead": 30, "week": {"sun": [["07:00", "14:00"]]}, "queue": {"max_recalls": 2},
         "services": {"s": {"id": "s", "name_en": "S", "name_ar": "س", "duration_minutes": 20, "ticket_prefix": "P",
                            "counters": 3, "online_capacity": 2}},
         "holidays": {"2026-12-16": {"name_en": "National Day", "name_ar": "اليوم الوطني"}}}
+
+
+def test_a_branch_registered_again_takes_its_new_address_and_keeps_the_rest():
+    registered = dict(directorate="npra", name_en="B", name_ar="ب", min_notice_minutes=60, max_days_ahead=30)
+    doc = schedule.apply(None, event("BranchRegistered", **registered))   # a v1 payload: no address yet
+    doc = schedule.apply(doc, event("ServiceOffered", service="s", name_en="S", name_ar="س", duration_minutes=20,
+                                    ticket_prefix="P"))
+    assert (doc["address_en"], doc["address_ar"]) == ("", "")   # as the v1 -> v2 upcaster says
+    moved = schedule.apply(doc, event("BranchRegistered", **registered, address_en="Building 9, Road 8, Block 7, Riffa",
+                                      address_ar="مبنى 9، طريق 8، مجمع 7، الرفاع"))
+    assert (moved["address_en"], moved["address_ar"]) == ("Building 9, Road 8, Block 7, Riffa",
+                                                          "مبنى 9، طريق 8، مجمع 7، الرفاع")
+    assert moved["services"] == doc["services"] and doc["address_en"] == ""
+
+
+def test_every_seed_branch_has_its_address_in_both_languages(branches):
+    for branch in branches.values():
+        assert re.search(r"Building \d+, Road \d+, Block \d+, \w", branch["address_en"]), branch["id"]
+        assert re.search(r"مبنى \d+، طريق \d+، مجمع \d+، \w", branch["address_ar"]), branch["id"]
 
 
 def test_apply_leaves_the_document_it_was_given_as_it_was():

@@ -245,3 +245,31 @@ def test_a_signed_in_citizen_sees_their_bookings_and_books_without_a_cpr(suite):
     assert ">My bookings<" in mine.text and reference in mine.text
     opened = get(suite, f"/manage?lang=en&reference={reference}", headers=citizen)
     assert opened.status_code == 200 and ">Change the time<" in opened.text
+
+
+ISA_TOWN_ADDRESS = {"en": "Building 123, Road 613, Block 806, Isa Town", "ar": "مبنى 123، طريق 613، مجمع 806، مدينة عيسى"}
+
+
+def test_the_confirmation_the_managed_booking_its_calendar_file_and_the_help_say_where_the_centre_is(suite):
+    start = free_starts(suite, "2026-12-14")[0]
+    done = post(suite, "/book", details(start, cpr="690312345", step="confirm"))   # Arabic, the default
+    assert done.status_code == 201, done.text
+    assert re.search(r"<dt>العنوان</dt><dd[^>]*>" + ISA_TOWN_ADDRESS["ar"] + "</dd>", done.text)
+    assert ISA_TOWN_ADDRESS["en"] not in done.text
+    reference = reference_of(done.text)
+    found = post(suite, "/manage?lang=en", {"reference": reference, "cpr": "690312345", "action": "find"})
+    assert found.status_code == 200
+    assert re.search(r"<dt>Address</dt><dd[^>]*>" + ISA_TOWN_ADDRESS["en"] + "</dd>", found.text)
+    for lang, page in (("ar", done), ("en", found)):
+        ics_url = unescape(re.search(r'href="(/calendar/[^"]+)"', page.text).group(1))
+        ics = get(suite, ics_url).text.replace("\r\n ", "")   # unfolded
+        location = re.search(r"^LOCATION:(.*)$", ics, re.M).group(1).replace("\\,", ",").strip()
+        assert location.endswith(ISA_TOWN_ADDRESS[lang]), (lang, location)
+    branches = requests.get(f"{suite.api}/branches", timeout=TIMEOUT).json()
+    for lang in ("ar", "en"):
+        help_page = get(suite, f"/help?lang={lang}").text
+        for branch in branches:   # every centre: its name, its address, its hours
+            name, address = branch[f"name_{lang}"], branch[f"address_{lang}"]
+            assert address and re.search(re.escape(name) + r'</h3>\s*<p class="address">[^<]*' + re.escape(address)
+                                         + "</p>", unescape(help_page)), (lang, branch["id"])
+    assert "العنوان:" in get(suite, "/help").text and "Address:" in get(suite, "/help?lang=en").text
