@@ -7,6 +7,12 @@ X-CPR header). The pages speak to the suite only through its public API, with th
 GET /api/v1/directorates and /branches (kept for a minute: the catalogue changes rarely), /availability (a day's
 times; a month's calendar asks for each day a person could book, in parallel), POST /api/v1/bookings, and the
 booking's own routes for reading, moving and cancelling it.
+
+A citizen signed in with the national eID (services/web/signin.py: the `session` cookie, or a citizen's bearer
+token on the request itself) books and manages without typing a CPR, and sees their bookings at every directorate
+on `/my` (GET /api/v1/me/bookings): the pages send the citizen's token as Bearer for the citizen's own calls only
+(Site.citizen_api), never a CPR. On a trial (no external issuer) `POST /signin/citizen` is the development
+sign-in of a citizen by CPR and name; it is never offered when MAWAEED_OIDC_ISSUER is set.
 """
 import calendar
 import re
@@ -23,6 +29,7 @@ from shared.clock import LOCAL, clock
 from shared.contracts.fields import CPR_PATTERN
 from shared.web import api
 from services.notifications.messages import AR_MONTHS, WHAT_TO_BRING, calendar_file, local_date
+from services.web import signin
 from services.web.client import ApiError
 from services.web.i18n import language_of
 from services.web.pages import render
@@ -199,10 +206,23 @@ class BookingPages(Site):
     def _booking_today(self) -> date:
         return clock.now().astimezone(LOCAL).date()
 
-    @staticmethod
-    def _booking_citizen(request) -> bool:
-        principal = request.caller.principal
-        return principal.has("citizen") and bool(principal.cpr)
+    def _booking_citizen(self, request) -> bool:
+        """A citizen is signed in (the session) or shows their own token: no CPR to type."""
+        return signin.is_citizen(self.citizen(request))
+
+    def _booking_person(self, request) -> dict | None:
+        """Who is signed in, as the pages show it to them: their name (if the eID gives one) and a masked CPR."""
+        principal = self.citizen(request)
+        if not signin.is_citizen(principal):
+            return None
+        return {"name": principal.name or "", "cpr": signin.masked_cpr(principal.cpr)}
+
+    def _booking_my_bookings(self, request, lang: str) -> list[dict]:
+        """The signed-in citizen's bookings at every directorate (GET /api/v1/me/bookings, with their token)."""
+        bookings = self.citizen_api(request).get("/api/v1/me/bookings")["bookings"]
+        for booking in bookings:
+            booking["when"] = when(booking["start"], lang)
+        return bookings
 
     # -- booking: the choosing steps ------------------------------------------------------------------------------
 
@@ -214,7 +234,8 @@ class BookingPages(Site):
             return redirect("/manage?" + urlencode({"reference": args["reference"]}))
         lang = language_of(request)
         page = {"step": "directorate", "choice": {}, "error": None, "field_error": None,
-                "citizen": self._booking_citizen(request)}
+                "citizen": self._booking_citizen(request), "person": self._booking_person(request),
+                "signin_link": signin.signin_url(request)}
         try:
             return self._booking_choose(request, args, lang, page)
         except ApiError as refused:
@@ -230,9 +251,7 @@ class BookingPages(Site):
             if args.get("directorate"):
                 page["field_error"] = "directorate"
             if page["citizen"]:
-                page["my_bookings"] = self.api(request).get("/api/v1/me/bookings")["bookings"]
-                for booking in page["my_bookings"]:
-                    booking["when"] = when(booking["start"], lang)
+                page["my_bookings"] = self._booking_my_bookings(request, lang)
             return render(request, "booking.html", status=422 if page["field_error"] else 200, **page)
         choice["directorate"] = directorate
         page["branches"] = [b for b in self._booking_catalogue(request, "/api/v1/branches")
@@ -282,8 +301,14 @@ class BookingPages(Site):
         page.update(step="details", start=start.isoformat(), when=when(start, lang), values=values,
                     problems=problems, error=error or page.get("error"), slot_problem=slot_problem)
         page["choice"].update(branch=branch, service=service)
+        page["person"] = self._booking_person(request)
         if page["citizen"] and not values.get("name"):
-            values["name"] = request.caller.principal.name or ""
+            values["name"] = (page["person"] or {}).get("name") or ""
+        # signing in comes back to this very step (the choice is in the query; never a CPR)
+        here = "/?" + urlencode({"lang": lang, "directorate": branch["directorate"], "branch": branch["id"],
+                                 "service": service["id"], "date": start.astimezone(LOCAL).date().isoformat(),
+                                 "start": start.isoformat()})
+        page["signin_link"] = "/signin?next=" + quote(here, safe="")
         return render(request, "booking_details.html", status=status, **page)
 
     # -- booking: details, confirm, book ---------------------------------------------------------------------------
@@ -319,7 +344,8 @@ class BookingPages(Site):
             return self._booking_details(request, page, branch, service, start, values, problems,
                                  status=422 if problems else 200)
         if form["step"] == "details":
-            page.update(step="confirm", start=start.isoformat(), when=when(start, lang), values=values)
+            page.update(step="confirm", start=start.isoformat(), when=when(start, lang), values=values,
+                        person=self._booking_person(request))
             page["choice"].update(branch=branch, service=service)
             return render(request, "booking_confirm.html", **page)
         body = {"branch": branch["id"], "service": service["id"], "start": start.isoformat(), "name": values["name"],
@@ -327,7 +353,7 @@ class BookingPages(Site):
         if not citizen:
             body["cpr"] = values["cpr"]
         try:
-            booked = self.api(request).post("/api/v1/bookings", body)
+            booked = self.citizen_api(request).post("/api/v1/bookings", body)
         except ApiError as refused:
             fields = {k: k for k in refused.fields if k in DETAILS}
             return self._booking_details(request, page, branch, service, start, values, fields,
@@ -371,6 +397,56 @@ class BookingPages(Site):
         return Response(ics, content_type="text/calendar; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="mawaeed-{reference}.ics"'})
 
+    # -- a citizen's own: signing in (development issuer) and their bookings ----------------------------------------
+
+    @api("GET", "/my")
+    def booking_my(self, request):
+        """My bookings: the signed-in citizen's bookings at every directorate, each a link to manage it. Nobody
+        signed in as a citizen: to /signin, and back here."""
+        lang = language_of(request)
+        if not self._booking_citizen(request):
+            return redirect(signin.signin_url(request), 303)
+        try:
+            bookings = self._booking_my_bookings(request, lang)
+        except ApiError as refused:
+            if refused.status == 401:   # the token ran out or was refused: sign in again
+                return signin.drop_session(redirect(signin.signin_url(request), 303), self.config)
+            return render(request, "my.html", status=refused.status if refused.status < 500 else 503,
+                          bookings=[], upcoming=[], earlier=[], person=self._booking_person(request),
+                          error=refused.message(lang))
+        upcoming = [b for b in bookings if b.get("status") == "active"]
+        earlier = [b for b in bookings if b.get("status") != "active"]
+        return render(request, "my.html", bookings=bookings, upcoming=upcoming, earlier=earlier,
+                      person=self._booking_person(request), error=None)
+
+    @api("POST", "/signin/citizen")
+    def booking_signin_citizen(self, request):
+        """The development sign-in of a citizen (CPR and name, in the form's body): only when the suite is its own
+        issuer; with an external one, citizens sign in at the issuer (GET /signin)."""
+        if not signin.development_available(self.config):
+            return render(request, "signin.html", status=404, problem="development_off", development=False)
+        form = {k: (request.form.get(k) or "").strip() for k in ("cpr", "name", "next")}
+        next_page = signin.safe_next(form["next"], "")
+        errors = {}
+        if not signin.valid_cpr(form["cpr"]):
+            errors["cpr"] = "cpr"
+        if len(form["name"]) > 200:
+            errors["name"] = "name"
+        if errors:
+            lang = language_of(request)
+            try:
+                branches = self._booking_catalogue(request, "/api/v1/branches")
+                directorates = self._booking_catalogue(request, "/api/v1/directorates")
+                groups = [(d, [b for b in branches if b.get("directorate") == d["id"]]) for d in directorates]
+                api_error = None
+            except ApiError as refused:
+                groups, api_error = [], refused.message(lang)
+            return render(request, "signin.html", status=422, development=True, groups=[g for g in groups if g[1]],
+                          next_page=next_page, form={}, errors={}, roles=signin.DEV_ROLES, api_error=api_error,
+                          citizen_form={"name": form["name"]}, citizen_errors=errors)
+        token = signin.development_citizen_token(self.config, form["cpr"], form["name"] or None)
+        return signin.keep_session(redirect(next_page or signin.CITIZEN_LANDING, 303), token, self.config)
+
     # -- managing a booking ------------------------------------------------------------------------------------------
 
     @api("GET", "/manage")
@@ -382,13 +458,13 @@ class BookingPages(Site):
         citizen = self._booking_citizen(request)
         if citizen and reference:
             try:
-                booking = self.api(request).get(f"/api/v1/bookings/{quote(reference)}")
+                booking = self.citizen_api(request).get(f"/api/v1/bookings/{quote(reference)}")
             except ApiError as refused:
                 return render(request, "manage.html", status=refused.status, values={"reference": reference},
                               problems={}, error=refused.message(lang), citizen=citizen)
             return self._booking_manage_view(request, booking, "")
         return render(request, "manage.html", values={"reference": reference}, problems={}, error=None,
-                      citizen=citizen)
+                      citizen=citizen, person=self._booking_person(request), signin_link=signin.signin_url(request))
 
     @api("POST", "/manage")
     def booking_manage(self, request):
@@ -406,7 +482,7 @@ class BookingPages(Site):
         if problems:
             return render(request, "manage.html", status=422, values=form, problems=problems, error=None,
                           citizen=citizen)
-        api_client = self.api(request)
+        api_client = self.citizen_api(request)
         path = f"/api/v1/bookings/{quote(reference)}"
         action = form["action"] or "find"
         body = {} if citizen else {"cpr": cpr}
@@ -439,7 +515,7 @@ class BookingPages(Site):
         lang = language_of(request)
         try:
             headers = {} if self._booking_citizen(request) else {"X-CPR": cpr}
-            booking = self.api(request).get(f"/api/v1/bookings/{quote(form['reference'])}", headers=headers)
+            booking = self.citizen_api(request).get(f"/api/v1/bookings/{quote(form['reference'])}", headers=headers)
         except ApiError:
             return render(request, "manage.html", status=refused.status if refused.status < 500 else 503,
                           values=form, problems={}, error=refused.message(lang), citizen=self._booking_citizen(request))

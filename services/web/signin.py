@@ -1,4 +1,4 @@
-"""Signing staff in to the pages, and keeping them signed in.
+"""Signing staff and citizens in to the pages, and keeping them signed in.
 
 With an external issuer (MAWAEED_OIDC_ISSUER): the OpenID Connect authorization code flow with PKCE (S256) as a
 public client (MAWAEED_OIDC_WEB_CLIENT_ID). `/signin` sends the browser to the issuer's authorization endpoint
@@ -7,8 +7,13 @@ short-lived HttpOnly cookie; `/signin/callback` checks the state, exchanges the 
 token endpoint, verifies the access token as the API will (shared.auth.verifier_for) and keeps it in the
 `session` cookie (HttpOnly, Secure when the public URL is https, SameSite=Lax, until the token expires).
 
+Citizens sign in through the same flow (the issuer's national-eID login gives a token with role `citizen` and the
+person's CPR in its `cpr` claim); with no `next` page they land on their bookings (`/my`). One flow and one client
+for everybody: the issuer's login page decides who is who, and the token's role says it.
+
 Without one (the embedded development issuer), `/signin` shows a form that signs a token for a chosen role,
-branch and counter; it is never offered when an external issuer is configured.
+branch and counter, and one for a citizen by CPR (and name); they are never offered when an external issuer is
+configured.
 
 Other page families read the signed-in person's token with `session_token(request)` (and, verified,
 `session_principal(request, config)`)."""
@@ -25,12 +30,15 @@ import jwt
 from werkzeug.utils import redirect
 
 from shared.auth import Principal, Unauthenticated, development_issuer, verifier_for
+from shared.contracts.fields import CPR_PATTERN
 
 SESSION_COOKIE = "session"
 FLOW_COOKIE = "signin_flow"
 FLOW_SECONDS = 600
 DEV_ROLES = ("clerk", "branch_manager", "directorate_admin")
 DEV_TTL_SECONDS = 8 * 3600
+CITIZEN_TTL_SECONDS = 3600
+CITIZEN_LANDING = "/my"
 
 
 class SignInFailed(Exception):
@@ -59,6 +67,28 @@ def session_principal(request, config: dict) -> Principal | None:
         return verifier_for(config).verify(token)
     except Unauthenticated:
         return None
+
+
+def is_citizen(principal: Principal | None) -> bool:
+    """A citizen whose token names them (the national eID's CPR claim), and nothing more: a staff token is never
+    used for a citizen's own calls."""
+    return bool(principal and principal.has("citizen") and principal.cpr)
+
+
+def session_citizen(request, config: dict) -> tuple[str, Principal] | None:
+    """(token, principal) of a citizen signed in on this browser (the `session` cookie), or None: nobody, an
+    expired or bad token, or a member of staff. Verified once per request."""
+    if "mawaeed.citizen" not in request.environ:
+        token = session_token(request)
+        principal = session_principal(request, config) if token else None
+        request.environ["mawaeed.citizen"] = (token, principal) if is_citizen(principal) else None
+    return request.environ["mawaeed.citizen"]
+
+
+def masked_cpr(cpr: str | None) -> str:
+    """A CPR as a page may show it to its owner: all but the last three digits hidden (••••••345)."""
+    cpr = cpr or ""
+    return "\u2022" * max(0, len(cpr) - 3) + cpr[-3:]
 
 
 def secure_cookies(config: dict) -> bool:
@@ -99,7 +129,10 @@ def signin_url(request) -> str:
 
 
 def landing(principal: Principal) -> str:
-    """Where a signed-in person goes when no page was asked for: their counter or their branch's figures."""
+    """Where a signed-in person goes when no page was asked for: their counter or their branch's figures; a
+    citizen, their bookings."""
+    if is_citizen(principal):
+        return CITIZEN_LANDING
     branches = sorted(principal.branches)
     if principal.has("branch_manager") and branches:
         return f"/manage/{quote(branches[0])}"
@@ -220,3 +253,20 @@ def development_token(config: dict, role: str, branch: dict, counter: str | None
                             ttl_seconds=DEV_TTL_SECONDS, subject=f"dev-{role}-{secrets.token_hex(4)}")
     return issuer.issue(role, branches=[branch["id"]], counter=counter or None, ttl_seconds=DEV_TTL_SECONDS,
                         subject=f"dev-{role}-{secrets.token_hex(4)}")
+
+
+def valid_cpr(cpr: str) -> bool:
+    """9 digits, the first four the year and month of birth (as the API checks it)."""
+    return bool(CPR_PATTERN.match(cpr or ""))
+
+
+def development_citizen_token(config: dict, cpr: str, name: str | None = None) -> str:
+    """A citizen's token signed by the embedded development issuer, as the national eID would give it: role
+    `citizen`, the CPR in its `cpr` claim, the name if given. The subject never contains the CPR."""
+    if not development_available(config):
+        raise RuntimeError("the development sign-in is off when MAWAEED_OIDC_ISSUER is set")
+    if not valid_cpr(cpr):
+        raise ValueError("not a CPR number")
+    return development_issuer(config).issue("citizen", cpr=cpr, name=(name or "").strip() or None,
+                                            ttl_seconds=CITIZEN_TTL_SECONDS,
+                                            subject=f"dev-citizen-{secrets.token_hex(4)}")

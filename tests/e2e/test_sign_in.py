@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from contextlib import contextmanager
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import jwt
 import pytest
@@ -314,6 +315,69 @@ def test_a_citizen_sees_their_own_bookings_everywhere_and_books_as_themselves(su
     refused(book(suite, free_starts(suite, "2026-12-10")[0], y, headers=suite.as_("citizen", cpr=x)),
             403, "FORBIDDEN")
     assert head(suite, "booking") == before
+
+
+def site_sign_in(suite, browser: requests.Session, role: str | None, next_page: str = "", **claims):
+    """Sign in on the pages as a person would: with an external issuer (the distributed suite's), the code flow
+    with PKCE through the issuer's authorization endpoint; on the embedded suite, the development form (a citizen
+    by CPR and name). The last answer: the suite's redirect to the landing page (or its refusal)."""
+    if suite.issuer is None:
+        return browser.post(f"{suite.base_url}/signin/citizen", data={**claims, "next": next_page},
+                            allow_redirects=False, timeout=TIMEOUT)
+    suite.issuer.sign_in_as(role, **claims)
+    try:
+        asked = f"/signin?next={quote(next_page, safe='')}" if next_page else "/signin"
+        to_issuer = browser.get(f"{suite.base_url}{asked}", allow_redirects=False, timeout=TIMEOUT)
+        assert to_issuer.status_code == 303, to_issuer.text
+        location = to_issuer.headers["Location"]
+        query = dict(parse_qsl(urlsplit(location).query))
+        assert location.startswith(f"{suite.issuer.url}/authorize?")
+        assert (query["response_type"], query["scope"], query["code_challenge_method"]) == ("code", "openid", "S256")
+        assert query["redirect_uri"] == f"{suite.base_url}/signin/callback"
+        back = browser.get(location, allow_redirects=False, timeout=TIMEOUT)
+        assert back.status_code == 302 and back.headers["Location"].startswith(f"{suite.base_url}/signin/callback?")
+        return browser.get(back.headers["Location"], allow_redirects=False, timeout=TIMEOUT)
+    finally:
+        suite.issuer.sign_in_as(None)
+
+
+def test_a_citizen_signs_in_on_the_site_and_finds_their_bookings_without_a_cpr(suite):
+    """The booking site's sign-in for a citizen, through the same flow as staff: with an external issuer the
+    authorization code with PKCE (role citizen, the CPR in the token's claim), on the embedded suite the development
+    form. They land on /my, which lists their bookings (one made earlier with the CPR), book on the site without a
+    CPR, and manage it without one; no CPR in any URL. Staff still land on their console."""
+    cpr = fresh_cpr("8603")
+    earlier = book(suite, free_starts(suite, "2026-12-10")[0], cpr)
+    assert earlier.status_code == 201, earlier.text
+    browser = requests.Session()
+    landed = site_sign_in(suite, browser, "citizen", cpr=cpr, name="Eid Citizen")
+    assert landed.status_code == 303 and landed.headers["Location"] == "/my", landed.text
+    assert "session" in browser.cookies and all(cpr not in r.url for r in (landed, *landed.history))
+
+    mine = browser.get(f"{suite.base_url}/my?lang=en", timeout=TIMEOUT)
+    assert mine.status_code == 200 and earlier.json()["reference"] in mine.text
+    assert "\u2022" * 6 + cpr[-3:] in mine.text and cpr not in mine.text and "Eid Citizen" in mine.text
+
+    start = free_starts(suite, "2026-12-10", service=RESIDENCE)[0]   # (one active booking per service)
+    form = {"directorate": "npra", "branch": HERE, "service": RESIDENCE, "start": start, "name": "Eid Citizen",
+            "mobile": "", "email": "", "language": "en", "step": "confirm"}
+    done = browser.post(f"{suite.base_url}/book?lang=en", data=form, allow_redirects=False, timeout=TIMEOUT)
+    assert done.status_code == 201, done.text
+    reference = next(r for r in (b["reference"] for b in requests.get(
+        f"{suite.api}/me/bookings", headers=suite.as_("citizen", cpr=cpr), timeout=TIMEOUT).json()["bookings"])
+        if r != earlier.json()["reference"])
+    assert reference in done.text
+    opened = browser.get(f"{suite.base_url}/manage?reference={reference}&lang=en", timeout=TIMEOUT)
+    assert opened.status_code == 200 and ">Change the time<" in opened.text and 'id="cpr"' not in opened.text
+    assert reference in browser.get(f"{suite.base_url}/my?lang=en", timeout=TIMEOUT).text
+
+    if suite.issuer is not None:   # the same flow still brings staff to their console, and a refusal signs nobody in
+        clerk = requests.Session()
+        staff = site_sign_in(suite, clerk, "clerk", branches=[HERE], counter="5")
+        assert staff.status_code == 303 and staff.headers["Location"] == f"/counter/{HERE}?counter=5"
+        nobody = requests.Session()
+        refused_here = site_sign_in(suite, nobody, None, next_page="/my")
+        assert refused_here.status_code == 400 and "session" not in nobody.cookies
 
 
 # -- 5. `mawaeed token issue` -----------------------------------------------------------------------------
