@@ -16,6 +16,9 @@ minute per branch that has screens, which heals an event lost with the in-memory
 A stream (`stream()`) is `retry: 2000` and the current board, then one `data:` message per change, and a
 heartbeat every 15 s: a comment line (which keeps proxies from closing an idle connection) followed by a `ping`
 event (comments never reach a page's script, so the display's watchdog listens for the ping).
+
+Every board and every ping carries `now`: the suite's clock (shared.clock, Bahrain time, ISO 8601 with
+milliseconds) when the message was written, so a screen's clock follows the suite's, not the TV's own.
 """
 import json
 import logging
@@ -26,6 +29,7 @@ import eventlet
 from eventlet.queue import Empty, Full, LightQueue
 from nameko.extensions import DependencyProvider
 
+from shared.clock import LOCAL, clock
 from services.web.client import Api
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,11 @@ RETRY_MILLISECONDS = 2000
 RESYNC_SECONDS = 60       # a fresh board this often for each branch with screens, events or not
 FRESH_SECONDS = 10        # a board this recent, kept fresh by events, is what a newly connected screen gets
 BACKLOG = 8               # boards waiting for a slow screen; beyond, the oldest goes (each board is the whole state)
+
+
+def server_now() -> str:
+    """The suite's time now, as the screens are told it: local (Bahrain), ISO 8601 with milliseconds."""
+    return clock.now().astimezone(LOCAL).isoformat(timespec="milliseconds")
 
 
 def sse(data: dict | None = None, event: str | None = None, comment: str | None = None,
@@ -73,8 +82,9 @@ class Hub:
     """The screens of every branch in this process, and the one refresh per branch that feeds them.
     `fetch(branch)` gives a branch's public board (the API's answer) or raises."""
 
-    def __init__(self, fetch, heartbeat: float = HEARTBEAT_SECONDS, resync: float = RESYNC_SECONDS):
-        self.fetch, self.heartbeat, self.resync = fetch, heartbeat, resync
+    def __init__(self, fetch, heartbeat: float = HEARTBEAT_SECONDS, resync: float = RESYNC_SECONDS,
+                 now=server_now):
+        self.fetch, self.heartbeat, self.resync, self.now = fetch, heartbeat, resync, now
         self.screens: dict[str, set[Screen]] = defaultdict(set)
         self.boards: dict[str, tuple[float, dict]] = {}  # branch -> (fetched at, board), while it has screens
         self.fetches = 0
@@ -138,11 +148,15 @@ class Hub:
                     continue
                 failures = 0
                 self.boards[branch] = (time.monotonic(), board)
-                message = sse(board)
+                message = sse(self.stamped(board))
                 for screen in list(self.screens.get(branch, ())):
                     screen.offer(message)
         finally:
             self._refreshing.pop(branch, None)
+
+    def stamped(self, board: dict) -> dict:
+        """The board as a screen is sent it: with the suite's time now."""
+        return {**board, "now": self.now()}
 
     def _fetch(self, branch: str) -> dict:
         self.fetches += 1
@@ -168,12 +182,12 @@ class Hub:
     def stream(self, branch: str, screen: Screen, first: dict):
         """What a connected screen reads: the board it starts with, then each change, and the heartbeat."""
         try:
-            yield sse(first, retry=RETRY_MILLISECONDS)
+            yield sse(self.stamped(first), retry=RETRY_MILLISECONDS)
             while True:
                 try:
                     yield screen.inbox.get(timeout=self.heartbeat)
                 except Empty:
-                    yield sse({"at": time.time()}, event="ping", comment="heartbeat")
+                    yield sse({"at": time.time(), "now": self.now()}, event="ping", comment="heartbeat")
         finally:  # the screen went away (the server noticed on a write) or the server stops
             self.leave(branch, screen)
 

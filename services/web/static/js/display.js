@@ -1,5 +1,6 @@
 /* The waiting-room display, live: the board from the branch's Server-Sent Events stream, a flash, a chime and a
-   voice (Arabic, then English) for each new call, and a stream that comes back by itself after an outage.
+   voice (Arabic, then English) for each new call, a stream that comes back by itself after an outage, and a
+   check that the screen is still paired (its device token not revoked), which loads the page again when not.
    Without this script the page still shows the board it was served with (and reloads every 30 s). */
 (function () {
   "use strict";
@@ -32,8 +33,26 @@
   });
 
   // -- drawing a board -------------------------------------------------------------------------------------
+  function drawHours(data) {           // today's opening hours, and whether the centre is open now
+    var state = document.getElementById("open-state");
+    if (!state || !Array.isArray(data.hours)) { return; }
+    state.textContent = data.open_now ? board.dataset.openNow
+      : (data.hours.length ? board.dataset.closedNow : board.dataset.closedToday);
+    state.classList.toggle("open", !!data.open_now);
+    var times = document.getElementById("hours-times"), parts = [];
+    data.hours.forEach(function (period, i) {
+      if (i) { parts.push(board.dataset.listSeparator); }
+      var span = el("span", "", period.opens + "\u2013" + period.closes);
+      span.dir = "ltr";
+      parts.push(span);
+    });
+    times.replaceChildren.apply(times, parts);
+    document.getElementById("hours-today").hidden = data.hours.length === 0;
+  }
+
   function draw(data) {
     document.getElementById("closed").hidden = !data.closed;
+    drawHours(data);
 
     var serving = document.getElementById("now-serving");
     serving.replaceChildren.apply(serving, (data.now_serving || []).map(function (row) {
@@ -147,27 +166,85 @@
   if (ctx && ctx.state !== "running") { ctx.resume().then(offerSound, offerSound); }
   offerSound();
 
+  // -- the clock: the suite's time, never the screen's own ---------------------------------------------------
+  // The page is served with the suite's time (data-server-now) and every message of the stream carries it
+  // (`now`): the clock keeps the offset between that time and the browser's monotonic clock (performance.now(),
+  // which a TV's wrong or jumping wall clock does not move) and ticks with it, at the suite's speed.
+  var clock = document.getElementById("clock");
+  var speed = parseFloat(clock.dataset.speed);
+  if (!(speed > 0)) { speed = 1; }
+  var anchor = null;                 // {server: the suite's time in ms, at: performance.now() when it was true}
+  function sync(iso, at) {
+    var server = Date.parse(iso || "");
+    if (!isNaN(server)) { anchor = {server: server, at: at === undefined ? performance.now() : at}; }
+  }
+  function serverNow() {
+    return anchor ? new Date(anchor.server + (performance.now() - anchor.at) * speed) : null;
+  }
+  var navigation = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+  sync(clock.dataset.serverNow, navigation && navigation.responseStart > 0 ? navigation.responseStart : undefined);
+  var format = new Intl.DateTimeFormat(lang === "ar" ? "ar-BH-u-nu-latn" : "en-GB",
+                                       {hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "Asia/Bahrain"});
+  function tick() {
+    var now = serverNow();
+    if (!now) { return; }        // keep the time the page was served with until the stream says it
+    var text = format.format(now);
+    if (clock.textContent !== text) { clock.textContent = text; }
+    clock.setAttribute("datetime", now.toISOString());
+  }
+  tick();
+  setInterval(tick, Math.max(250, Math.min(1000, 1000 / speed)));
+
+  // -- still paired? -----------------------------------------------------------------------------------------
+  // The stream is public: only this check tells an open screen that its device token was revoked or has expired.
+  // Asked every couple of minutes (data-pairing-check, in seconds) and each time the stream comes back. Refused
+  // (401, 403): the page is loaded again, and says why. Anything else (503: the issuer's keys are out of reach;
+  // the server down; no network): the board stays, and the next check asks again.
+  var pairingUrl = board.dataset.paired;
+  var pairingEvery = Math.max(2, parseInt(board.dataset.pairingCheck, 10) || 120) * 1000;
+  var checking = false;
+  function checkPairing() {
+    if (!pairingUrl || checking || !window.fetch) { return; }
+    checking = true;
+    fetch(pairingUrl, {credentials: "same-origin", cache: "no-store", headers: {"Accept": "application/json"}})
+      .then(function (answer) {
+        if (answer.status === 401 || answer.status === 403) { window.location.reload(); }
+      }, function () { /* out of reach: the stream's watchdog shows it */ })
+      .then(function () { checking = false; });
+  }
+  setInterval(checkPairing, pairingEvery);
+
   // -- the stream, and coming back after an outage --------------------------------------------------------
-  var source = null, lastHeard = Date.now(), retryDelay = 2000;
+  var source = null, lastHeard = performance.now(), retryDelay = 2000, lost = false;
   var connection = document.getElementById("connection");
-  function heard() { lastHeard = Date.now(); }
+  function heard() { lastHeard = performance.now(); }  // (not the wall clock: a TV's may jump)
 
   function connect() {
     if (source) { source.close(); }
     heard();
     source = new EventSource(board.dataset.stream);
-    source.onopen = function () { heard(); retryDelay = 2000; connection.hidden = true; };
+    source.onopen = function () {
+      heard();
+      retryDelay = 2000;
+      connection.hidden = true;
+      if (lost) { lost = false; checkPairing(); }  // back after an outage: still paired?
+    };
     source.onmessage = function (message) {
       heard();
       connection.hidden = true;
       var data;
       try { data = JSON.parse(message.data); } catch (e) { return; }
+      if (data.now) { sync(data.now); tick(); }
       var calls = newCalls(data);
       draw(data);
       calls.forEach(function (call, i) { setTimeout(function () { announce(call); }, i * 4500); });
     };
-    source.addEventListener("ping", heard);
+    source.addEventListener("ping", function (message) {
+      heard();
+      try { var data = JSON.parse(message.data); if (data.now) { sync(data.now); tick(); } } catch (e) { /* a bare beat */ }
+    });
     source.onerror = function () {
+      lost = true;
       connection.hidden = false;
       if (source.readyState === EventSource.CLOSED) {  // the server answered but not with a stream: we retry
         setTimeout(connect, retryDelay);
@@ -176,15 +253,7 @@
     };
   }
   setInterval(function () {
-    if (Date.now() - lastHeard > WATCHDOG_MS) { connection.hidden = false; connect(); }
+    if (performance.now() - lastHeard > WATCHDOG_MS) { lost = true; connection.hidden = false; connect(); }
   }, 5000);
   connect();
-
-  // -- the clock ---------------------------------------------------------------------------------------------
-  var clock = document.getElementById("clock");
-  var format = new Intl.DateTimeFormat(lang === "ar" ? "ar-BH-u-nu-latn" : "en-GB",
-                                       {hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "Asia/Bahrain"});
-  function tick() { clock.textContent = format.format(new Date()); }
-  tick();
-  setInterval(tick, 1000);
 })();
