@@ -1,4 +1,5 @@
-"""The image's HEALTHCHECK: GET /health on this container's own port; exit 0 only on a 200.
+"""The image's HEALTHCHECK: GET /health/ready on this container's own port; exit 0 only on a 200 (ready:
+every service answers and has finished starting). `healthcheck.py live` asks /health/live instead.
 
 The port is WEB_SERVER_ADDRESS's (what `mawaeed run` binds), else MAWAEED_PORT, else 8000, which is also
 the gateway's default --listen port. HEALTHCHECK_URL overrides all of that (for example a gateway started
@@ -16,7 +17,8 @@ def health_url(env=os.environ) -> str:
     host, _, port = address.rpartition(":")
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = "127.0.0.1"
-    return f"http://{host}:{port}/health"
+    path = "/health/live" if sys.argv[1:] == ["live"] else "/health/ready"
+    return f"http://{host}:{port}{path}"
 
 
 def main() -> int:

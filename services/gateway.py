@@ -8,17 +8,22 @@ import http.client
 import json
 import logging
 import os
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import eventlet
 from eventlet import wsgi
 from eventlet.pools import Pool
 from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.routing import Map
+from werkzeug.wrappers import Response
 
 from services.cli import SERVICES, service_classes
-from shared.errors import DomainError, NotFound, PayloadTooLarge
-from shared.web import MAX_BODY_BYTES, api_routes, error_response, json_response, secured
+from shared import metrics, openapi
+from shared.errors import DomainError, NotFound
+from shared.web import (MAX_BODY_BYTES, Unavailable, api_routes, error_response, json_response, method_not_allowed,
+                        read_body, secured)
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +39,8 @@ def route_map(services: dict[str, type]) -> Map:
     return Map(rules, merge_slashes=False)  # a "//" path is nobody's (404), not a redirect to another one
 
 
-class ServiceUnavailable(DomainError):
-    """A service that does not answer: the caller may try again shortly."""
-    status, code = 503, "SERVICE_UNAVAILABLE"
+class ServiceUnavailable(Unavailable):
+    """A service that does not answer: the caller may try again shortly (503 with Retry-After)."""
 
 
 class Upstream:
@@ -74,43 +78,67 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 class Gateway:
+    body_timeout = 10.0  # seconds a request body may take to arrive (MAWAEED_BODY_TIMEOUT)
+
     def __init__(self, upstreams: dict[str, str]):
         self.routes = route_map(dict(zip(SERVICES, service_classes(SERVICES))))  # importing them connects nothing
         self.upstreams = {name: Upstream(url) for name, url in upstreams.items()}
 
-    def route(self, environ) -> str | None:
-        """The name of the service a request is for, or None when the path is nobody's."""
-        if environ.get("PATH_INFO") == "/api/v1/events":
-            return parse_qs(environ.get("QUERY_STRING", "")).get("service", [None])[0]
-        if environ.get("PATH_INFO", "").startswith("/.well-known/"):  # the development issuer: any service has it
-            return next(iter(self.upstreams), None)
+    def route(self, environ) -> tuple[str | None, str]:
+        """(the name of the service a request is for, or None when the path is nobody's; its route label)."""
+        path = environ.get("PATH_INFO", "")
+        if path == "/api/v1/events":
+            return parse_qs(environ.get("QUERY_STRING", "")).get("service", [None])[0], path
+        if path.startswith("/.well-known/"):  # the development issuer: any service has it
+            return next(iter(self.upstreams), None), path
+        if path in (openapi.DOCUMENT_PATH, openapi.PAGE_PATH, openapi.STYLE_PATH):  # any has it
+            return next(iter(self.upstreams), None), path
         adapter = self.routes.bind_to_environ(environ)
         try:
-            return adapter.match()[0]
+            rule, _ = adapter.match(return_rule=True)
         except MethodNotAllowed as exc:  # the path's owner answers 405 itself, as in the embedded mode
-            return adapter.match(method=exc.valid_methods[0])[0]
+            rule, _ = adapter.match(method=exc.valid_methods[0], return_rule=True)
         except NoRoute:
-            return None
+            return None, metrics.UNMATCHED
+        return rule.endpoint, rule.rule
 
     def __call__(self, environ, start_response):
-        try:
-            if environ.get("PATH_INFO") == "/health":
-                return self.health()(environ, start_response)
-            return self.forward(environ, start_response)
-        except DomainError as exc:
-            return error_response(exc)(environ, start_response)
+        started_at, path = time.perf_counter(), environ.get("PATH_INFO", "")
+        answered = {}
 
-    def forward(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            answered["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info)
+        own = {"/health": self.ready, "/health/ready": self.ready, "/health/live": self.live,
+               "/metrics": self.metrics}.get(path)
+        upstream, route = (None, path) if own else self.route(environ)
+        try:
+            if own is not None:
+                if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                    raise method_not_allowed(["GET", "HEAD"])
+                result = own()(environ, start)
+            else:
+                result = self.forward(environ, start, upstream)
+        except DomainError as exc:
+            result = error_response(exc)(environ, start)
+        metrics.GATEWAY_REQUESTS.labels(upstream or "gateway", route, answered.get("status", "0")).observe(
+            time.perf_counter() - started_at)  # (a stream: the time to its first byte)
+        return result
+
+    def live(self):
+        """Liveness: the gateway answers (its upstreams may not: that is readiness)."""
+        return json_response({"status": "ok"})
+
+    def metrics(self):
+        return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    def forward(self, environ, start_response, service):
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-        service = self.route(environ)
         if service not in self.upstreams:
             raise NotFound("Nothing is here.", code="UNKNOWN_SERVICE" if path == "/api/v1/events" else "NOT_FOUND",
                            message_ar="المورد المطلوب غير موجود.")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.",
-                                  message_ar="حجم الطلب أكبر من المسموح.")
-        body = environ["wsgi.input"].read(length) if length else None
+        # Read whole (Content-Length or chunked) and bounded in size and time before it is passed on.
+        body = read_body(environ, MAX_BODY_BYTES, self.body_timeout) or None
         headers = {"Content-Type": environ.get("CONTENT_TYPE") or "application/json",
                    **{name: environ[key] for name, key in FORWARDED if key in environ},
                    # the services believe this only from a proxy listed in MAWAEED_TRUSTED_PROXIES
@@ -161,11 +189,12 @@ class Gateway:
                 conn.close()
         return relay()
 
-    def health(self):
+    def ready(self):
+        """Readiness of the suite: every upstream's /health/ready (the gateway serves nothing by itself)."""
         services, healthy = {}, True
         for name, upstream in self.upstreams.items():
             try:
-                status, _, _, payload = upstream.request("GET", "/health", None, {})
+                status, _, _, payload = upstream.request("GET", "/health/ready", None, {})
                 services[name] = json.loads(payload)["services"].get(name, "missing") if status == 200 else "failing"
             except (http.client.HTTPException, OSError, ValueError, KeyError):
                 services[name] = "not answering"
@@ -174,9 +203,21 @@ class Gateway:
                              200 if healthy else 503)
 
 
-def serve(listen: str, upstreams: dict[str, str]) -> None:
+def serve(listen: str, upstreams: dict[str, str], announce=None) -> None:
+    """Serve until stopped; `announce(listen)`, if given, is printed once the whole suite is ready."""
     host, _, port = listen.rpartition(":")
     log.info("gateway on %s in front of %s", listen, upstreams)
     origins = {o.strip() for o in os.environ.get("MAWAEED_CORS_ORIGINS", "").split(",") if o.strip()}
-    wsgi.server(eventlet.listen((host or "0.0.0.0", int(port))), secured(Gateway(upstreams), lambda: origins),
-                log=logging.getLogger("mawaeed.gateway.access"), max_size=2000)
+    gateway = Gateway(upstreams)
+    gateway.body_timeout = float(os.environ.get("MAWAEED_BODY_TIMEOUT") or 10)
+    if announce is not None:
+        eventlet.spawn(_announce_when_ready, gateway, announce(listen))
+    wsgi.server(eventlet.listen((host or "127.0.0.1", int(port))), secured(gateway, lambda: origins),
+                log=logging.getLogger("mawaeed.gateway.access"), max_size=2000,
+                socket_timeout=float(os.environ.get("MAWAEED_SOCKET_TIMEOUT") or 60))
+
+
+def _announce_when_ready(gateway: Gateway, line: str) -> None:
+    while gateway.ready().status_code != 200:
+        eventlet.sleep(0.5)
+    print(line, flush=True)

@@ -14,7 +14,9 @@ def nameko_config(env=os.environ) -> dict:
     transport_options = {"max_retries": 3, "interval_start": 2, "interval_step": 1, "interval_max": 5}
     if amqp_uri.startswith("memory"):
         transport_options["polling_interval"] = 0.01  # the in-memory transport polls; 1 s by default
-    web_address = env.get("WEB_SERVER_ADDRESS", f"0.0.0.0:{env.get('MAWAEED_PORT', '8000')}")
+    # Loopback unless told otherwise: a trial is not on the network; images and manifests set 0.0.0.0 themselves.
+    web_address = env.get("WEB_SERVER_ADDRESS", f"127.0.0.1:{env.get('MAWAEED_PORT', '8000')}")
+    max_workers = int(env.get("MAWAEED_MAX_WORKERS", "20"))
     return {
         "AMQP_URI": amqp_uri,
         "TRANSPORT_OPTIONS": transport_options,
@@ -62,7 +64,13 @@ def nameko_config(env=os.environ) -> dict:
         "MAWAEED_CORS_ORIGINS": env.get("MAWAEED_CORS_ORIGINS", ""),
         "MAWAEED_BOOKING_CHALLENGE": env.get("MAWAEED_BOOKING_CHALLENGE", "off"),
         "MAWAEED_CHALLENGE_KEY": env.get("MAWAEED_CHALLENGE_KEY", "embedded-only-challenge-key"),
-        "max_workers": int(env.get("MAWAEED_MAX_WORKERS", "20")),
+        # Overload is answered, not queued: past this many HTTP requests in flight in a service, 503 OVERLOADED
+        # at once (default: the workers it has). A request body must arrive within MAWAEED_BODY_TIMEOUT seconds
+        # (read before a worker is taken), and a connection idle for MAWAEED_SOCKET_TIMEOUT is closed.
+        "MAWAEED_MAX_IN_FLIGHT": int(env.get("MAWAEED_MAX_IN_FLIGHT") or max_workers),
+        "MAWAEED_BODY_TIMEOUT": float(env.get("MAWAEED_BODY_TIMEOUT", "10")),
+        "MAWAEED_SOCKET_TIMEOUT": float(env.get("MAWAEED_SOCKET_TIMEOUT", "60")),
+        "max_workers": max_workers,
         "serializer": "json",
     }
 
@@ -72,6 +80,11 @@ def nameko_config(env=os.environ) -> dict:
 UPSTREAM_DEFAULTS = {"availability": "http://127.0.0.1:8001", "booking": "http://127.0.0.1:8002",
                      "queue": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004",
                      "web": "http://127.0.0.1:8005"}
+
+
+def gateway_address(env=os.environ) -> str:
+    """Where `mawaeed gateway` listens unless --listen says: GATEWAY_ADDRESS, else loopback on MAWAEED_PORT."""
+    return env.get("GATEWAY_ADDRESS") or f"127.0.0.1:{env.get('MAWAEED_PORT', '8000')}"
 
 
 def gateway_upstreams(env=os.environ) -> dict[str, str]:

@@ -29,3 +29,32 @@ def Name(**kw):
 
 
 Instant = fields.AwareDateTime  # always with an offset; stored and sent in UTC
+
+
+# What a request may name as a day or an instant. Dates far outside the suite's life overflow the date arithmetic
+# (0001-01-01 minus a day) or come back in a zone's local mean time (+03:22:20 before 1920, not RFC 3339), so
+# requests are held to years 2000..2999; stored events keep plain Instant fields.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2999
+OUT_OF_RANGE = f"A date between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31."
+
+
+class Day(fields.Date):
+    """A YYYY-MM-DD date in years 2000..2999."""
+    default_error_messages = {"range": OUT_OF_RANGE}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            raise self.make_error("range")
+        return day
+
+
+class Moment(fields.AwareDateTime):
+    """An RFC 3339 instant with an offset, in years 2000..2999."""
+    default_error_messages = {"range": OUT_OF_RANGE}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            raise self.make_error("range")
+        return moment

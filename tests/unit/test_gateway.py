@@ -27,7 +27,7 @@ class StandIn:
 
     def app(self, environ, start_response):
         request = Request(environ)
-        if request.path == "/health":
+        if request.path in ("/health", "/health/ready"):
             return json_response({"services": {self.name: "ok" if self.health == 200 else "failing: Error"}},
                                  self.health)(environ, start_response)
         self.asked.append((request.method, request.full_path.rstrip("?"), request.get_data(as_text=True)))
@@ -119,7 +119,7 @@ def test_the_events_feed_of_no_known_service_is_not_found(gateway, stand_ins, qu
     assert not any(service.asked for service in stand_ins.values())
 
 
-@pytest.mark.parametrize("path", ["/nothing-here", "/metrics", "/api/v1/nothing", "/api/v1/directorates/",
+@pytest.mark.parametrize("path", ["/nothing-here", "/api/v1/nothing", "/api/v1/directorates/",
                                   "/api/v1//bookings", "/api/v1/bookings/K7MX-9QRD/cancel/now"])
 def test_a_path_no_service_declares_is_not_found_by_the_gateway(gateway, stand_ins, path):
     assert_error(requests.post(gateway + path, timeout=5), 404, "NOT_FOUND")
@@ -145,6 +145,7 @@ def test_a_service_that_does_not_answer_is_503(stand_ins, start_gateway):
     response = requests.get(f"{gateway}/api/v1/bookings/K7MX-9QRD?cpr=900112345", timeout=10)
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     assert "booking" in response.json()["error"]["message"]
+    assert response.headers["Retry-After"].isdigit()
 
 
 def test_health_is_ok_when_every_service_is(gateway):
@@ -194,3 +195,42 @@ def test_a_live_stream_is_relayed_as_it_comes(start_gateway):
         release.set()
         assert [line for line in lines if line] == [b"data: second"]
     listener.close()
+
+
+def test_a_chunked_body_is_passed_on_whole(gateway, stand_ins):
+    body = b'{"cpr": "900112345"}'
+    response = requests.post(f"{gateway}/api/v1/bookings/K7MX-9QRD/cancel", data=iter([body[:5], body[5:]]),
+                             headers={"Content-Type": "application/json"}, timeout=5)
+    assert response.json() == {"service": "booking"}
+    assert stand_ins["booking"].asked == [("POST", "/api/v1/bookings/K7MX-9QRD/cancel", body.decode())]
+
+
+def test_a_chunked_body_over_the_limit_is_refused(gateway, stand_ins):
+    chunks = iter([b"x" * 4096] * (MAX_BODY_BYTES // 4096 + 2))
+    assert_error(requests.post(f"{gateway}/api/v1/bookings", data=chunks, timeout=5), 413, "BODY_TOO_LARGE")
+    assert not any(service.asked for service in stand_ins.values())
+
+
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/health/live", "/metrics"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "POST"])
+def test_the_gateways_own_paths_answer_get_only(gateway, path, method):
+    response = requests.request(method, gateway + path, timeout=5)
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
+def test_liveness_is_the_gateways_own_and_readiness_the_suites(stand_ins, start_gateway):
+    gateway = start_gateway({"booking": f"http://127.0.0.1:{free_port()}"})
+    assert requests.get(f"{gateway}/health/live", timeout=5).status_code == 200
+    assert requests.get(f"{gateway}/health/ready", timeout=10).status_code == 503
+
+
+def test_the_gateway_counts_its_requests_by_upstream_route_and_status(gateway):
+    requests.get(f"{gateway}/api/v1/directorates", timeout=5)
+    requests.get(f"{gateway}/nothing/{'x' * 40}", timeout=5)
+    text = requests.get(f"{gateway}/metrics", timeout=5).text
+    assert re.search(r'mawaeed_gateway_request_seconds_count\{route="/api/v1/directorates",status="200",'
+                     r'upstream="availability"\} [1-9]', text)
+    assert re.search(r'mawaeed_gateway_request_seconds_count\{route="unmatched",status="404",upstream="gateway"\}',
+                     text)
+    assert "x" * 40 not in text

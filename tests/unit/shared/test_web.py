@@ -1,13 +1,17 @@
 """shared.web: JSON in and out, the error body every service answers with, and the listing of a class's routes."""
 import json
 
+import kombu.exceptions as kombu_exc
 import pytest
+import sqlalchemy.exc as sa_exc
 from marshmallow import Schema, fields
 from nameko.rpc import rpc
 from nameko.timer import timer
+from nameko.web.handlers import HttpRequestHandler
 from werkzeug.test import EnvironBuilder
 
 from services.booking.service import BookingService
+from shared.auth import PUBLIC
 from shared.errors import BadRequest, DomainError, InvalidInput, NotFound, PayloadTooLarge
 from shared.web import MAX_BODY_BYTES, ApiEndpoint, api, api_routes, error_response, json_response, parse_json
 
@@ -134,3 +138,47 @@ def test_api_routes_of_a_service_are_the_routes_it_documents():
         ("POST", "/api/v1/bookings/<reference>/cancel", None), ("POST", "/api/v1/bookings/<reference>/reschedule", None),
         ("GET", "/api/v1/challenge", None), ("GET", "/api/v1/me/bookings", ("citizen",)),
         ("POST", "/api/v1/people/erase", ("system_admin",))]
+
+
+# -- answered, not queued: overload and a dependency that does not answer ------------------------------------
+
+class _Container:
+    service_name = "booking"
+    config = {"MAWAEED_MAX_IN_FLIGHT": 2}
+
+
+def _endpoint(method: str = "GET") -> ApiEndpoint:
+    endpoint = ApiEndpoint(method, "/x")
+    endpoint.container = _Container()
+    endpoint.verifier = type("Anyone", (), {"principal": staticmethod(lambda header: PUBLIC)})()
+    endpoint.trusted, endpoint.max_in_flight, endpoint.body_timeout = (), 2, 1.0
+    return endpoint
+
+
+def test_a_service_with_every_slot_in_flight_answers_503_overloaded_at_once(monkeypatch):
+    ran = []
+    monkeypatch.setattr(HttpRequestHandler, "handle_request", lambda self, request: ran.append(request) or
+                        json_response({"ok": True}))
+    monkeypatch.setitem(ApiEndpoint._in_flight, "booking", 2)
+    answer = _endpoint().handle_request(EnvironBuilder(method="GET").get_request())
+    assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+    assert body_of(answer)["error"]["code"] == "OVERLOADED" and body_of(answer)["error"]["message_ar"]
+    assert ran == []  # the service method never ran
+    monkeypatch.setitem(ApiEndpoint._in_flight, "booking", 1)  # one slot free: served, and the count comes back
+    assert _endpoint().handle_request(EnvironBuilder(method="GET").get_request()).status_code == 200
+    assert len(ran) == 1 and ApiEndpoint._in_flight["booking"] == 1
+
+
+@pytest.mark.parametrize("failure", [
+    sa_exc.OperationalError("SELECT 1", {}, Exception("could not connect to server")),
+    kombu_exc.OperationalError("connection refused"),
+    ConnectionRefusedError(111, "refused"),
+])
+def test_a_database_or_broker_that_does_not_answer_is_503_with_retry_after_not_500(failure):
+    answer = ApiEndpoint("POST", "/x").response_from_exception(failure)
+    assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+    assert body_of(answer)["error"]["code"] == "SERVICE_UNAVAILABLE" and body_of(answer)["error"]["message_ar"]
+
+
+def test_a_bug_is_still_a_500_not_dressed_up_as_unavailable():
+    assert ApiEndpoint("POST", "/x").response_from_exception(KeyError("script")).status_code == 500
