@@ -14,6 +14,7 @@ from shared.auth import forbidden, unauthenticated, verifier_for
 from shared.clock import LOCAL, clock
 from shared.errors import DomainError, NotFound
 from shared.messaging import subscribe
+from shared.openapi import Content, documented
 from shared.web import api, error_response, json_response
 from services.web.client import ApiError
 from services.web.devices import device_token, keys_out_of_reach, pair
@@ -62,6 +63,9 @@ class DisplayPages(Site):
         self.live.changed((event.payload or {}).get("branch"))
 
     @api("GET", "/api/v1/branches/<branch>/live")
+    @documented(answers={200: Content("text/event-stream", "`retry: 2000`, the board (as /board) in a `data:` message, "
+                                          "then one per change; a `ping` event every 15 s.")},
+                errors=("UNKNOWN_BRANCH",), summary="The public board of a branch, live (Server-Sent Events)")
     def live_board(self, request, branch):
         """The public board of a branch as a stream of Server-Sent Events: the current board, then each change."""
         _known_branch(branch)
