@@ -9,10 +9,14 @@ and a subscriber added later learns the whole history. Duplicates between the tw
 the processed-event records.
 nameko's own event_handler acks a message whose handler failed (requeue_on_error=False) or requeues it
 forever (True). Here a failed event is retried in place with backoff, a bounded number of times, then moved
-to the subscription's dead-letter queue with the error, logged and counted: never acked away silently.
+to the subscription's dead-letter queue with the error, logged and counted: never acked away silently. A message
+that kills the process before that (so it is never acked and comes back first after each restart) is moved there
+by RabbitMQ itself once it reached the queue's delivery limit (shared/topology.py says why both).
+`mawaeed dead-letters` (services/cli/dead_letters.py) lists, shows, replays and discards what waits there.
 """
 import logging
 import traceback
+from datetime import datetime, timezone
 from urllib.error import HTTPError
 
 import eventlet
@@ -40,6 +44,7 @@ class EventSubscriber(Consumer):
     def __init__(self, subscription: str, max_attempts: int = MAX_ATTEMPTS, **kwargs):
         self.subscription_name = subscription
         self.max_attempts = max_attempts
+        self.caught_up = False  # readiness (/health/ready): the start-up catch-up from the log is done
         super().__init__(queue=None, requeue_on_error=True, **kwargs)
 
     def setup(self):
@@ -49,7 +54,20 @@ class EventSubscriber(Consumer):
         super().setup()
 
     def start(self):
+        self._declare_dead_letter_queue()
         self._applier = self.container.spawn_managed_thread(self._apply_in_order)
+
+    def _declare_dead_letter_queue(self) -> None:
+        """Before any delivery: the broker itself dead-letters into it (the delivery limit) and keeps what it
+        cannot route there, so it must exist whether or not this process ever gives up on an event."""
+        if self.subscription.live_only:
+            return
+        config = self.container.config
+        try:
+            with Connection(config["AMQP_URI"], transport_options=config.get("TRANSPORT_OPTIONS")) as conn:
+                self.subscription.dead_letter_queue()(conn.default_channel).declare()
+        except Exception:  # the publisher's relay declares it too, and _dead_letter before its first publish
+            log.exception("%s could not declare its dead-letter queue yet", self.subscription_name)
 
     def stop(self):
         super().stop()
@@ -60,6 +78,7 @@ class EventSubscriber(Consumer):
 
     def _apply_in_order(self):
         self._catch_up()
+        self.caught_up = True
         while True:
             body, message = self._inbox.get()
             try:
@@ -141,7 +160,7 @@ class EventSubscriber(Consumer):
                     config.get("TRANSPORT_OPTIONS") or {}, confirm_publish=True)) as conn:
                 Producer(conn.channel()).publish(
                     body, exchange="", routing_key=dead_letters.name, declare=[dead_letters], serializer="json",
-                    delivery_mode=2, headers={"x-consumer": self.subscription_name, "x-error": reason[:1000]})
+                    delivery_mode=2, **dead_letter_properties(message, body, self.subscription_name, reason))
         except Exception:
             log.exception("could not dead-letter an event of %s; leaving it to be delivered again",
                           self.subscription_name)
@@ -153,6 +172,20 @@ class EventSubscriber(Consumer):
         log.error("%s gave up on an event and moved it to %s: %s", self.subscription_name, dead_letters.name, reason)
         if message is not None:
             self.queue_consumer.ack_message(message)
+
+
+def dead_letter_properties(message, body, consumer: str, reason: str) -> dict:
+    """The message id and headers of a dead letter: the event's own (type, position, event_id, as the relay sent
+    them; from the envelope when it came from the feed) and who gave up on it, why and when, for the tools."""
+    headers = {k: v for k, v in ((message.headers or {}) if message is not None else {}).items()
+               if not k.startswith("x-")}  # the broker's own (x-delivery-count...) say nothing about this one
+    if message is None and isinstance(body, dict):
+        headers = {"event_id": body.get("event_id"), "position": body.get("position"),
+                   "type": f"{body.get('type')}.v{body.get('version')}"}
+    message_id = (message.properties.get("message_id") if message is not None else None) or headers.get("event_id")
+    headers.update({"x-consumer": consumer, "x-error": reason[:1000],
+                    "x-dead-lettered-at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return {"headers": headers, **({"message_id": message_id} if message_id else {})}
 
 
 subscribe = EventSubscriber.decorator

@@ -20,6 +20,14 @@ from shared.eventstore import Database, EventStore
 
 log = logging.getLogger(__name__)
 
+DEAD_LETTER_LOOK_SECONDS = 60.0
+
+
+def wire_properties(event_id: str, position: int, wire_name: str) -> dict:
+    """How an event travels, besides its JSON body (the catalogue, docs/events/, documents it from here)."""
+    return {"routing_key": wire_name, "serializer": "json", "delivery_mode": 2, "message_id": event_id,
+            "headers": {"event_id": event_id, "position": position, "type": wire_name}}
+
 
 class Relay:
     def __init__(self, db: Database, service: str, amqp_uri: str, transport_options: dict | None = None,
@@ -43,6 +51,7 @@ class Relay:
         self._running = False
         self._unroutable = set()
         self._subscribed = {t for s in topology.declared_by(service) for t in s.types}
+        self._dead_letters_looked_at = None  # monotonic time of the last look at the dead-letter queues
 
     # -- the loop ----------------------------------------------------------------------------------
     def ring(self) -> None:
@@ -55,7 +64,11 @@ class Relay:
         failures = 0
         while self._running:
             try:
+                # Connecting declares the exchange and the subscribers' queues: at start, not at the first event,
+                # so a subscriber that checks for `<service>.events` (examples/subscriber) finds it at once.
+                self._ensure_producer()
                 published = self.publish_pending()
+                self._look_at_dead_letters()
                 failures = 0
             except Exception:  # broker or database down: keep the events, back off, try again
                 failures += 1
@@ -93,11 +106,8 @@ class Relay:
         self._awaiting, self._acked, self._nacked = {}, [], []
         try:
             for event in events:
-                producer.publish(
-                    event.to_dict(), exchange=self.exchange, routing_key=event.wire_name, mandatory=True,
-                    serializer="json", delivery_mode=2, message_id=event.event_id,
-                    headers={"event_id": event.event_id, "position": event.position, "type": event.wire_name},
-                )
+                producer.publish(event.to_dict(), exchange=self.exchange, mandatory=True,
+                                 **wire_properties(event.event_id, event.position, event.wire_name))
                 if self._confirms:
                     self._last_tag += 1
                     self._awaiting[self._last_tag] = event.position
@@ -167,6 +177,18 @@ class Relay:
                 subscription.queue()(channel).declare()
                 subscription.dead_letter_queue()(channel).declare()
         return self._producer
+
+    def _look_at_dead_letters(self) -> None:
+        """Set the gauge of dead letters waiting for the subscriptions this service declares, once a minute."""
+        now = time.monotonic()
+        if self._dead_letters_looked_at is not None and now - self._dead_letters_looked_at < DEAD_LETTER_LOOK_SECONDS:
+            return
+        self._dead_letters_looked_at = now
+        channel = self._ensure_producer().channel
+        for subscription in topology.declared_by(self.service):
+            # Declared as everywhere else (a passive declare of a queue deleted by hand would close the channel).
+            waiting = subscription.dead_letter_queue()(channel).queue_declare().message_count
+            metrics.DEAD_LETTERS_WAITING.labels(subscription.name).set(waiting)
 
     def _disconnect(self, graceful: bool = True) -> None:
         connection, self._connection, self._producer = self._connection, None, None

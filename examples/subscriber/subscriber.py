@@ -8,7 +8,7 @@ It depends only on kombu and the Python standard library: copy this one file, ch
         --state /var/lib/moi-analytics/booking.json
 
 What it does, in this order (README.md explains why):
-1. declares its own durable queue `<name>`, bound to the topic exchange `<source>.events` with `<type>.*` for
+1. declares its own durable quorum queue `<name>`, bound to the topic exchange `<source>.events` with `<type>.*` for
    every wanted type (so every version arrives), and a dead-letter queue `<name>.dead-letter` behind the direct
    exchange `<name>.dlx`; from that moment on nothing published is lost, even before it consumes anything;
 2. catches up from the events feed (GET /api/v1/events?service=<source>&after=<checkpoint>) page by page;
@@ -38,6 +38,10 @@ from urllib.request import Request, urlopen
 from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 
 PAGE_SIZE = 1000  # the feed's largest page
+# Quorum queues (RabbitMQ 3.10 or later) are replicated: losing a node of the cluster loses no event. The retries
+# with backoff are done here, in the process; the delivery limit is the backstop for a message that kills the
+# process before it could park it: after that many returns RabbitMQ parks it in the dead-letter queue itself.
+DELIVERY_LIMIT = 10
 
 
 # -- your code ---------------------------------------------------------------------------------------------
@@ -138,13 +142,22 @@ class Subscriber:
         self.dlx = Exchange(f"{args.name}.dlx", type="direct", durable=True, auto_delete=False)
         self.dead_letter_key = f"{args.name}.dead-letter"
         self.dead_letter_queue = Queue(self.dead_letter_key, exchange=self.dlx, routing_key=self.dead_letter_key,
-                                       durable=True, auto_delete=False)
+                                       durable=True, auto_delete=False, queue_arguments={
+                                           "x-queue-type": "quorum",
+                                           # Nothing dead-letters a dead letter: a limit that looking never reaches
+                                           # (RabbitMQ 4 would otherwise drop one after 20 looks).
+                                           "x-delivery-limit": 1_000_000})
         self.queue = Queue(
             args.name, bindings=[binding(self.source_exchange, routing_key=f"{t}.*") for t in sorted(self.types)],
             durable=True, auto_delete=False,
             queue_arguments={
+                "x-queue-type": "quorum",
                 "x-dead-letter-exchange": self.dlx.name,
                 "x-dead-letter-routing-key": self.dead_letter_key,
+                # Parked only once the dead-letter queue has it (needs reject-publish; there is no length limit).
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+                "x-delivery-limit": DELIVERY_LIMIT,
                 # A second copy started by mistake waits as a standby instead of splitting the stream.
                 "x-single-active-consumer": True,
             })

@@ -2,7 +2,8 @@
 
 For each registered contract (`shared.contracts.CONTRACTS`) the catalogue gives its meaning (the contract's
 description), the exchange and routing key it travels on and the subscriptions of the suite that consume it
-(`shared.topology`), its payload as a JSON Schema (draft 2020-12) generated from the marshmallow schema, how an
+(`shared.topology`; with the exchange's and queues' arguments and the message's properties and headers, from the
+code that declares and publishes them), its payload as a JSON Schema (draft 2020-12) generated from the marshmallow schema, how an
 old version is upcast, and a sample envelope. The samples are the golden envelopes
 that ship with the contracts (`shared/contracts/samples/<wire name>.json`, see GOLDEN_DIR): one sample per version,
 which the contract tests decode, so the catalogue shows nothing the tests do not check.
@@ -23,6 +24,8 @@ from marshmallow import Schema, fields, validate
 
 from shared.contracts import CONTRACTS, UPCASTERS, latest_version
 from shared.contracts.fields import CPR_PATTERN, validate_cpr, validate_cpr_or_erased
+from shared import topology
+from shared.relay import wire_properties
 from shared.topology import SUBSCRIPTIONS, exchange
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +206,59 @@ def _upcaster_note(type_: str, version: int) -> str | None:
             + (f": {doc.splitlines()[0]}" if doc else "."))
 
 
+def wire_format(example: dict) -> dict:
+    """How events travel on RabbitMQ: the exchange, the message's properties and headers, and the arguments of the
+    suite's queues, from the code that publishes and declares them (`example`: a golden envelope)."""
+    source = example["type"].split(".")[0]
+    sent = wire_properties(example["event_id"], example["position"], f"{example['type']}.v{example['version']}")
+    ex = exchange(source)
+    subscription = next(s for s in topology.durable_subscriptions() if s.source == source)
+    return {
+        "exchange": {"name": "<service>.events", "example": ex.name, "type": ex.type, "durable": ex.durable,
+                     "auto_delete": ex.auto_delete, "internal": False, "arguments": dict(ex.arguments or {}),
+                     "declared_by": "the publishing service, when it starts (before its first event), and by "
+                                    "whoever binds a queue to it"},
+        "message": {
+            "routing_key": {"value": "<type>.v<version>", "example": sent["routing_key"]},
+            "mandatory": True,
+            "body": "the envelope (below) as JSON, UTF-8",
+            "properties": {
+                "content_type": {"value": "application/json", "description": "The body is JSON."},
+                "content_encoding": {"value": "utf-8", "description": "The body's text encoding."},
+                "delivery_mode": {"value": sent["delivery_mode"],
+                                  "description": "Persistent: written to disk by the broker (quorum queues "
+                                                 "replicate it too)."},
+                "message_id": {"value": "<event_id>", "example": sent["message_id"],
+                               "description": "The event's id, the same on every copy of the event."},
+            },
+            "headers": {
+                "type": {"value": "<type>.v<version>", "example": sent["headers"]["type"],
+                         "description": "The wire name: type and version, as the routing key; decode the body "
+                                        "with that contract."},
+                "position": {"value": "integer", "example": sent["headers"]["position"],
+                             "description": "The event's position in its publisher's log (as in the body)."},
+                "event_id": {"value": "<event_id>", "example": sent["headers"]["event_id"],
+                             "description": "The event's id (as in the body and message_id)."},
+            },
+        },
+        "queues": {
+            "subscription": {"name": "<subscription>", "example": subscription.name, "durable": True,
+                             "arguments": topology.durable_queue_arguments("<subscription>.dead-letter")},
+            "dead_letter": {"name": "<subscription>.dead-letter", "durable": True,
+                            "arguments": topology.dead_letter_queue_arguments()},
+            "live": {"name": "<subscription>.<host>.<pid>.<id>", "durable": False, "auto_delete": True,
+                     "arguments": topology.live_queue_arguments()},
+        },
+        "dead_letter_headers": {
+            "x-consumer": "The subscription that gave up on the event (set by the suite's consumer).",
+            "x-error": "Why: the handler's last exception, or `contract: ...` for a body no contract decodes.",
+            "x-dead-lettered-at": "When the consumer gave up, ISO 8601 UTC.",
+            "x-death": "Set by RabbitMQ when it moved the message itself: reason `delivery_limit` after "
+                       f"{topology.DELIVERY_LIMIT} returns of a message no consumer survived.",
+        },
+    }
+
+
 def build_catalogue() -> dict:
     """The catalogue of every registered contract, keyed by wire name (sorted when written)."""
     events = {}
@@ -222,7 +278,8 @@ def build_catalogue() -> dict:
             "upcaster": _upcaster_note(entry.type, entry.version),
             "sample": golden_sample(wire_name),
         }
-    return {"envelope": copy.deepcopy(ENVELOPE_SCHEMA), "events": events}
+    example = next(e["sample"] for e in events.values() if e["consumers"])
+    return {"envelope": copy.deepcopy(ENVELOPE_SCHEMA), "events": events, "wire": wire_format(example)}
 
 
 # -- the files ---------------------------------------------------------------------------------------------
@@ -334,14 +391,49 @@ tests) fail when this page no longer matches the code.
   (pseudonymised otherwise), or an analyst's (always pseudonymised).
 - `actor` says who did it when a member of staff, a device or a system did (subject, role, branch); it is null for
   the public and for what the suite does by itself.
-- The suite's own consumers use one active consumer per queue (`x-single-active-consumer`) to keep the log's
-  order, and a `<queue>.dead-letter` queue for events that still fail after retries.
+- The suite's own queues are **quorum queues** (replicated in a RabbitMQ cluster, 3.10 or later) with one active
+  consumer per queue (`x-single-active-consumer`, which quorum queues support) to keep the log's order, and a
+  `<queue>.dead-letter` quorum queue for events that still fail after retries, or that reached the **delivery
+  limit** because no consumer survived them. `examples/subscriber/` declares its queues the same way.
+  "On the wire" below gives every argument.
 """
+
+
+def _kv_table(rows) -> list[str]:
+    lines = ["| name | value | what |", "| --- | --- | --- |"]
+    lines += [f"| `{_cell(name)}` | {_cell(value)} | {_cell(what)} |" for name, value, what in rows]
+    return lines
+
+
+def render_wire(wire: dict) -> list[str]:
+    ex, message, queues = wire["exchange"], wire["message"], wire["queues"]
+    lines = ["## On the wire", "",
+             f"**Exchange** `{ex['name']}` (`{ex['example']}`): type `{ex['type']}`, durable "
+             f"`{json.dumps(ex['durable'])}`, auto-delete `{json.dumps(ex['auto_delete'])}`, internal "
+             f"`{json.dumps(ex['internal'])}`, arguments `{json.dumps(ex['arguments'])}`; declared by "
+             f"{ex['declared_by']}. Declare it with exactly these, or passively.", "",
+             f"**Message**: routing key `{message['routing_key']['value']}` (`{message['routing_key']['example']}`), "
+             f"published mandatory with publisher confirms; body: {message['body']}.", "",
+             "Properties:", "",
+             *_kv_table((n, _code(p["value"]), p["description"]) for n, p in message["properties"].items()), "",
+             "Headers (AMQP application headers):", "",
+             *_kv_table((n, f"{_code(h['value'])}, e.g. {_code(h['example'])}", h["description"])
+                        for n, h in message["headers"].items()), "",
+             "**The suite's queues** (RabbitMQ refuses to redeclare a queue with other arguments: `PRECONDITION_FAILED`):",
+             "", "| queue | durable | arguments |", "| --- | --- | --- |"]
+    for kind in ("subscription", "dead_letter", "live"):
+        q = queues[kind]
+        lines.append(f"| `{q['name']}` | {'yes' if q['durable'] else 'no, auto-delete'} | "
+                     f"{_cell(', '.join(f'`{k}: {json.dumps(v)}`' for k, v in q['arguments'].items()))} |")
+    lines += ["", "Headers a dead letter adds (`mawaeed dead-letters show` prints them):", "",
+              "| header | what |", "| --- | --- |",
+              *[f"| `{name}` | {_cell(what)} |" for name, what in wire["dead_letter_headers"].items()], ""]
+    return lines
 
 
 def render_readme(catalogue: dict) -> str:
     events = catalogue["events"]
-    lines = [INTRO, "## The envelope", "",
+    lines = [INTRO, *render_wire(catalogue["wire"]), "## The envelope", "",
              _cell(catalogue["envelope"]["description"]), "", *_table(_rows(catalogue["envelope"])), "",
              "## Events", "",
              "| event | source | consumers in the suite |", "| --- | --- | --- |"]
@@ -408,6 +500,8 @@ def differences(out: Path = DEFAULT_OUT) -> list[str]:
                 found.append(f"{name}: {wire_name} differs in {', '.join(keys)}")
         if old.get("envelope") != new["envelope"]:
             found.append(f"{name}: the envelope differs")
+        if old.get("wire") != new["wire"]:
+            found.append(f"{name}: the wire format differs")
         if len(found) == before:
             found.append(f"{name}: formatting differs")
     return found
