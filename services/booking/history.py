@@ -1,7 +1,7 @@
 """A slot's bookings as they stood at a past instant, folded from the booking log (time travel)."""
 from datetime import datetime
 
-from shared.clock import from_db, to_db
+from shared.clock import LOCAL, from_db, to_db
 from shared.contracts import upcast
 from shared.eventstore import Database
 from services.booking.fold import evolve
@@ -27,7 +27,8 @@ def slot_at(db: Database, branch: str, service: str, start: datetime, instant: d
 
 
 def _in(bookings: dict, branch: str, service: str, start: datetime) -> list[dict]:
+    # booked_at as every other time a person reads: Bahrain time with its offset
     slot = (branch, service, to_db(start))
     return [{"reference": b["reference"], "branch": b["branch"], "service": b["service"], "status": b["status"],
-             "channel": b["channel"], "booked_at": from_db(b["created_at"]).isoformat()}
+             "channel": b["channel"], "booked_at": from_db(b["created_at"]).astimezone(LOCAL).isoformat()}
             for b in bookings.values() if (b["branch"], b["service"], b["start"]) == slot]

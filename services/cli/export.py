@@ -12,6 +12,23 @@ from shared.events import Event
 from shared.eventstore import Database
 from shared.masking import pseudonymise
 
+FORMATS = (".jsonl", ".parquet")
+
+
+def event_types(service: str, text: str) -> set[str]:
+    """`--types` as full type names: a bare name is the exported service's (SlotBooked: booking.SlotBooked), and a
+    name the service does not publish is refused rather than silently matching nothing."""
+    from shared.contracts import types_of
+    known, chosen = set(types_of(service)), set()
+    for name in filter(None, (part.strip() for part in text.split(","))):
+        full = name if "." in name else f"{service}.{name}"
+        if full not in known:
+            raise ValueError(f"{service} publishes no event type {name!r}; its types: "
+                             + ", ".join(sorted(t.partition(".")[2] for t in known)))
+        chosen.add(full)
+    return chosen
+
+
 def select(db: Database, since: datetime | None, until: datetime | None, types: set | None, page: int = 5000):
     """The service's events in log order, filtered by occurrence time and type, page by page."""
     after = 0
@@ -48,7 +65,7 @@ def export(events, path: Path, key: str | None, progress=None) -> int:
         return count
     if path.suffix == ".parquet":
         return _parquet(events, path, key, progress)
-    raise ValueError(f"{path.name}: export writes .jsonl or .parquet")
+    raise ValueError(f"{path.name}: export writes {' or '.join(FORMATS)}")
 
 
 def _parquet(events, path: Path, key: str | None, progress, batch: int = 10_000) -> int:

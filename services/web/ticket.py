@@ -37,6 +37,10 @@ class TicketPages(Site):
             return render(request, "feedback.html", status=404 if refused.status in (404, 422) else refused.status,
                           visit=None, token=token, code=refused.code,
                           problem=refused.message(language_of(request)), form={}, errors={})
+        if visit["rated"]:
+            status = 410  # used: gone for good, and the page thanks them rather than offering a form
+        elif not visit["served"]:
+            status = 409  # not yet: the same link works once the visit is over
         return render(request, "feedback.html", status=status, visit=visit, token=token,
                       **{"form": {}, "errors": {}, **context})
 

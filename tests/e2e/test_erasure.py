@@ -38,7 +38,7 @@ def test_an_erased_person_is_gone_everywhere_and_every_count_stays(suite, tmp_pa
         if s["start"] == START)
     wait_for(lambda: slot()["remaining"] == 1)
 
-    erased = suite.run_cli("erase", GONE[0])
+    erased = suite.run_cli("erase", GONE[0], "--yes")  # --yes: a script, no terminal to confirm at
     assert erased.returncode == 0, erased.stdout + erased.stderr
     assert GONE[0] not in erased.stdout  # even the operator's tool prints it masked
 
@@ -70,3 +70,19 @@ def test_an_erased_person_is_gone_everywhere_and_every_count_stays(suite, tmp_pa
     for service in ("availability", "booking", "queue", "notifications"):
         replay = suite.run_cli("replay", "catalogue", "--service", service, "--api", suite.base_url)
         assert replay.returncode == 0 and "identical" in replay.stdout, replay.stdout + replay.stderr
+
+
+def test_a_cpr_nobody_used_is_refused_by_the_api_and_the_command_and_nothing_is_recorded(suite):
+    nobody = "770100002"
+    heads = lambda: requests.get(f"{suite.api}/events", params={"service": "booking", "limit": 1},  # noqa: E731
+                                 headers=suite.reader(), timeout=10).json()["head"]
+    before = heads()
+    refused = requests.post(f"{suite.api}/people/erase", json={"cpr": nobody, "reason": "a typo"},
+                            headers=suite.as_("system_admin"), timeout=10)
+    assert refused.status_code == 404, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "PERSON_UNKNOWN" and error["message_ar"] and nobody not in refused.text
+    erased = suite.run_cli("erase", nobody, "--yes")
+    assert erased.returncode == 1 and "nobody with this CPR is known to the suite" in erased.stderr
+    assert "Traceback" not in erased.stderr and nobody not in erased.stdout + erased.stderr
+    assert heads() == before

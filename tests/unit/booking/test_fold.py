@@ -160,7 +160,7 @@ def test_projection_rebuild_and_history_read_the_log_as_the_fold_does(open_db, m
     for start in (A, B):
         slot = history.slot_at(db, BRANCH, SERVICE, start, AT + timedelta(days=1))
         assert slot == [{"reference": b["reference"], "branch": BRANCH, "service": SERVICE, "status": b["status"],
-                         "channel": b["channel"], "booked_at": b["created_at"].replace(tzinfo=UTC).isoformat()}
+                         "channel": b["channel"], "booked_at": b["created_at"].replace(tzinfo=UTC).astimezone(LOCAL).isoformat()}
                         for b in folded.values() if b["start"] == start.astimezone(UTC).replace(tzinfo=None)]
         assert slot  # both slots hold bookings
 

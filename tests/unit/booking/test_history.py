@@ -34,7 +34,7 @@ def db(open_db, monkeypatch):
     with database.transaction() as uow:
         uow.append(STREAM, 2, [NewEvent("booking.BookingCancelled", {
             "reference": "AC3D-9FGH", "branch": "npra-isa-town", "service": "passport-renewal",
-            "start": START.isoformat(), "cancelled_by": "person"}, "npra")])
+            "start": START.isoformat(), "cancelled_by": "person", "reason": "requested"}, "npra")])
     return database
 
 
@@ -63,6 +63,6 @@ def test_a_moved_booking_leaves_its_slot_for_the_other_and_says_when_it_was_book
     assert slot(later, 8) == []
     assert [b["reference"] for b in slot(START, 8)] == ["AC3D-9FGH", "KM7X-9QRD"]
     assert slot(START, 9) == [{"reference": "AC3D-9FGH", "branch": "npra-isa-town", "service": "passport-renewal",
-                               "status": "cancelled", "channel": "web", "booked_at": "2026-12-06T06:00:00+00:00"}]
+                               "status": "cancelled", "channel": "web", "booked_at": "2026-12-06T09:00:00+03:00"}]
     assert slot(later, 9) == [{"reference": "KM7X-9QRD", "branch": "npra-isa-town", "service": "passport-renewal",
-                               "status": "active", "channel": "app", "booked_at": "2026-12-06T07:00:00+00:00"}]
+                               "status": "active", "channel": "app", "booked_at": "2026-12-06T10:00:00+03:00"}]

@@ -3,11 +3,14 @@ the queue routes behind them (GET /api/v1/tickets/by-token/<token>, GET /api/v1/
 suite started as a newcomer starts it and driven over HTTP as a phone's browser drives them (no scripts)."""
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
 from tests.support.suite import Suite, running
+
+ROOT = Path(__file__).resolve().parents[3]
 
 BRANCH, PASSPORT = "npra-isa-town", "passport-renewal"
 TIMEOUT = 15
@@ -136,9 +139,23 @@ def test_the_feedback_page_is_a_form_sent_with_one_button_and_used_once(suite, c
     assert requests.get(f"{suite.api}/feedback/{token}", timeout=TIMEOUT).json()["rated"] is True
 
     used = page(suite, f"/feedback/{token}?lang=en")
+    assert used.status_code == 410  # gone: a used link is not a page with a form
     assert "This visit has already been rated" in used.text and "<form" not in used.text
     again = page(suite, f"/feedback/{token}?lang=en", "POST", {"score": "1"})
+    assert again.status_code == 410
     assert "This visit has already been rated" in again.text and "<form" not in again.text
+    in_arabic = page(suite, f"/feedback/{token}?lang=ar")
+    assert in_arabic.status_code == 410 and "تم تقييم هذه الزيارة مسبقًا. شكرًا لتقييمك." in in_arabic.text
+
+
+def test_choosing_a_score_sends_nothing_until_the_one_button_after_the_comment(suite, clerk):
+    token = served_visit(suite, clerk)
+    html = page(suite, f"/feedback/{token}?lang=en").text
+    # the button comes after the comment, and no script sends the form when a score is picked
+    assert html.index('<input type="radio"') < html.index("<textarea") < html.index('<button type="submit">')
+    assert "onchange" not in html and "onclick" not in html
+    script = (ROOT / "services/web/static/js/feedback.js").read_text(encoding="utf-8")
+    assert not re.search(r"\.(request)?[sS]ubmit\(|\bchange\b", script)
 
 
 def test_a_made_up_feedback_link_says_so_without_a_form(suite):
@@ -156,4 +173,5 @@ def test_a_visit_not_over_yet_cannot_be_rated(suite):
     ticket = walk_in(suite)["ticket"]
     token = token_for(ticket["id"], "embedded-only-feedback-key")
     shown = page(suite, f"/feedback/{token}?lang=en")
+    assert shown.status_code == 409  # not yet: the same link works once the visit is over
     assert "You can rate this visit once it is over." in shown.text and "<form" not in shown.text
