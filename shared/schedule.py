@@ -5,6 +5,10 @@ each service that needs the schedule keeps such documents in its own projection 
 follow from it: a service's slots start every `duration_minutes` inside the opening periods, each with
 capacity `online_capacity` (counters kept back for walk-ins are not offered online). The weekend and holidays
 have no periods; times are local (Asia/Bahrain) and stored in UTC.
+
+The catalogue also shrinks: a withdrawn service leaves `services` (its names stay in `withdrawn_services`, for
+words about the bookings it had), a retired branch is marked `retired` (names and services kept for history, but
+no slots, not listed, not bookable) until it is registered again, and a cancelled holiday opens its day again.
 """
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -16,6 +20,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # the keys of a br
 
 
 def _registered(doc: dict, p: dict) -> None:
+    doc.pop("retired", None)  # registering a retired branch again reopens it
     # a BranchRegistered before v2 had no street address: "" as its upcaster says, until the branch is registered again
     doc.update(id=p["branch"], directorate=p["directorate"], name_en=p["name_en"], name_ar=p["name_ar"],
                address_en=p.get("address_en", ""), address_ar=p.get("address_ar", ""),
@@ -23,6 +28,10 @@ def _registered(doc: dict, p: dict) -> None:
 
 
 def _offered(doc: dict, p: dict) -> None:
+    if p["service"] in doc.get("withdrawn_services", {}):  # offered again
+        doc["withdrawn_services"].pop(p["service"])
+        if not doc["withdrawn_services"]:
+            del doc["withdrawn_services"]
     service = dict(doc["services"].get(p["service"], {"counters": 0, "online_capacity": 0}))
     service.update(id=p["service"], name_en=p["name_en"], name_ar=p["name_ar"],
                    duration_minutes=p["duration_minutes"], ticket_prefix=p["ticket_prefix"])
@@ -48,16 +57,39 @@ def _holiday(doc: dict, p: dict) -> None:
     doc["holidays"][p["date"]] = {"name_en": p["name_en"], "name_ar": p["name_ar"]}
 
 
+def _withdrawn(doc: dict, p: dict) -> None:
+    service = doc["services"].pop(p["service"], None)
+    if service is not None:  # applied twice (a redelivery), the names kept the first time stay
+        kept = ("id", "name_en", "name_ar", "duration_minutes", "ticket_prefix")  # words, no capacity
+        doc.setdefault("withdrawn_services", {})[p["service"]] = {k: service[k] for k in kept if k in service}
+
+
+def _retired(doc: dict, p: dict) -> None:
+    doc["retired"] = True
+
+
+def _holiday_cancelled(doc: dict, p: dict) -> None:
+    doc["holidays"].pop(p["date"], None)
+
+
+def _release_delay(doc: dict, p: dict) -> None:
+    doc["release_delay_minutes"] = p["release_delay_minutes"]
+
+
 # What each availability event that names a branch does to its document.
 STEPS = {"availability.BranchRegistered": _registered, "availability.ServiceOffered": _offered,
          "availability.CounterCapacitySet": _capacity, "availability.OpeningHoursSet": _hours,
-         "availability.QueuePolicySet": _policy, "availability.HolidayDeclared": _holiday}
+         "availability.QueuePolicySet": _policy, "availability.HolidayDeclared": _holiday,
+         "availability.ServiceWithdrawn": _withdrawn, "availability.BranchRetired": _retired,
+         "availability.HolidayCancelled": _holiday_cancelled, "availability.ReleaseDelaySet": _release_delay}
 
 
 def apply(branch: dict | None, event) -> dict:
     """The branch document after `event` (any availability event that names a branch), a new dict."""
     doc = dict(branch or {"services": {}, "week": {}, "holidays": {}})
     doc["services"], doc["holidays"] = dict(doc["services"]), dict(doc["holidays"])
+    if "withdrawn_services" in doc:
+        doc["withdrawn_services"] = dict(doc["withdrawn_services"])
     step = STEPS.get(event.type)
     if step:
         step(doc, event.payload)
@@ -83,8 +115,9 @@ def local_day(instant: datetime) -> date:
 
 
 def periods(branch: dict, day: date) -> list[tuple[time, time]]:
-    """The opening periods of a branch on a local date: none on its weekly closing days and holidays."""
-    if day.isoformat() in branch.get("holidays", {}):
+    """The opening periods of a branch on a local date: none on its weekly closing days and holidays, nor ever
+    once it is retired."""
+    if branch.get("retired") or day.isoformat() in branch.get("holidays", {}):
         return []
     return [(_hhmm(opens), _hhmm(closes)) for opens, closes in branch.get("week", {}).get(WEEKDAYS[day.weekday()], [])]
 
@@ -142,7 +175,9 @@ def window_problem(branch: dict, start: datetime, now: datetime) -> str | None:
 
 
 def closed_reason(branch: dict, day: date) -> dict | None:
-    """Why a branch has no slots on a local date (holiday or weekly closing), for people to read."""
+    """Why a branch has no slots on a local date (closed down, holiday or weekly closing), for people to read."""
+    if branch.get("retired"):
+        return {"code": "RETIRED", "name_en": "The branch has closed down", "name_ar": "أُغلق هذا الفرع نهائيًا"}
     holiday = branch.get("holidays", {}).get(day.isoformat())
     if holiday:
         return {"code": "HOLIDAY", **holiday}
@@ -156,7 +191,22 @@ def require_service(branch: dict | None, branch_id: str, service_id: str) -> dic
     if branch is None:
         raise NotFound(f"There is no branch {branch_id!r}.", code="UNKNOWN_BRANCH",
                        message_ar="الفرع المطلوب غير موجود.")
+    if branch.get("retired"):
+        raise NotFound(f"The branch {branch_id!r} has closed down.", code="UNKNOWN_BRANCH",
+                       message_ar="أُغلق هذا الفرع نهائيًا.")
     if service_id not in branch.get("services", {}):
         raise NotFound(f"The branch {branch_id!r} does not offer {service_id!r}.", code="UNKNOWN_SERVICE",
                        message_ar="الخدمة المطلوبة غير متوفرة في هذا الفرع.")
     return branch["services"][service_id]
+
+
+def release_delay(branch: dict) -> timedelta:
+    """How long a place freed by a cancellation stays taken at this branch (against trading places): a cancelled
+    place is free again from `cancelled_at + release_delay`. Zero (at once) unless the catalogue sets it."""
+    return timedelta(minutes=branch.get("release_delay_minutes", 0))
+
+
+def with_former_services(branch: dict) -> dict:
+    """The branch document with the services it no longer offers put back: for words about bookings made while it
+    did (a cancellation notice, a booking shown), never for booking."""
+    return {**branch, "services": {**branch.get("withdrawn_services", {}), **branch.get("services", {})}}

@@ -2,7 +2,10 @@
 
 Loading is a diff: each fact of the file that the projection does not already hold becomes one event, so
 loading the same file twice appends nothing, and editing one branch's hours appends one OpeningHoursSet.
-(Removing a service or a holiday from the file is not yet turned into an event: see the README.)
+What the projection holds and the file no longer has is recorded too: a service gone from a branch is
+ServiceWithdrawn, a branch gone from the file BranchRetired (its history stays; listing it again reopens it), a
+holiday gone HolidayCancelled. The booking service cancels the bookings these leave without a place
+(services/booking/withdrawals.py).
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +77,9 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
                     "week": {day: [list(p) for p in periods] for day, periods in week.items()},
                     "services": services, "holidays": dict(holidays), "queue": branch_queue,
                 }
+                delay = branch_window.get("release_delay_minutes", 0)
+                if delay:  # absent means 0, as in a branch document never told otherwise
+                    branches[b["id"]]["release_delay_minutes"] = delay
     except (KeyError, TypeError, AttributeError) as exc:
         raise CatalogueError(f"the catalogue is missing or mistypes {exc}") from None
     for branch_id, branch in branches.items():  # people are sent there: an address is never left blank
@@ -102,8 +108,10 @@ def changes(catalogue: dict, current_directorates: dict, current_branches: dict)
 
         registration = ("directorate", "name_en", "name_ar", "address_en", "address_ar", "min_notice_minutes",
                         "max_days_ahead")
-        if any(have.get(k) != want[k] for k in registration):
+        if any(have.get(k) != want[k] for k in registration) or have.get("retired"):  # back in the file: reopened
             event("BranchRegistered", {k: want[k] for k in registration})
+        for service_id in sorted(set(have["services"]) - set(want["services"])):
+            event("ServiceWithdrawn", {"service": service_id})
         for service_id, service in want["services"].items():
             had = have["services"].get(service_id, {})
             offer = ("name_en", "name_ar", "duration_minutes", "ticket_prefix")
@@ -120,6 +128,15 @@ def changes(catalogue: dict, current_directorates: dict, current_branches: dict)
         for day, names in want["holidays"].items():
             if have["holidays"].get(day) != names:
                 event("HolidayDeclared", {"date": day, **names})
+        for day in sorted(set(have["holidays"]) - set(want["holidays"])):
+            event("HolidayCancelled", {"date": day})
+        if have.get("release_delay_minutes", 0) != want.get("release_delay_minutes", 0):
+            event("ReleaseDelaySet", {"release_delay_minutes": want.get("release_delay_minutes", 0)})
+    for branch_id in sorted(set(current_branches) - set(want_branches)):  # gone from the file: closed down
+        have = current_branches[branch_id]
+        if not have.get("retired"):
+            result.append(Change(f"branch-{branch_id}", NewEvent("availability.BranchRetired", {"branch": branch_id},
+                                                                  have.get("directorate"))))
     for change in result:  # a wrong value ("7:00", a prefix "AB") is the file's fault: say where it is
         try:
             validated_payload(change.event.type, latest_version(change.event.type), change.event.payload)

@@ -67,20 +67,26 @@ def branches(db: Database, directorate: str | None) -> list[dict]:
         "opening_hours": opening_hours(b),
         "booking_window": {"min_notice_minutes": b.get("min_notice_minutes"),
                            "max_days_ahead": b.get("max_days_ahead")},
-    } for b in sorted(found.values(), key=lambda b: b["id"]) if not directorate or b["directorate"] == directorate]
+    } for b in sorted(found.values(), key=lambda b: b["id"])
+        if not b.get("retired") and (not directorate or b["directorate"] == directorate)]  # retired: history only
 
 
 def availability(db: Database, branch_id: str, service_id: str, day: date, now: datetime) -> dict:
+    """A day's slots with the places left. A place freed by a cancellation counts as taken until the branch's
+    release delay has passed since the cancellation (none by default)."""
     since = datetime.combine(day, time(0), LOCAL)
+    until = since + timedelta(days=1)
     with db.transaction() as uow:
         branch = catalogue.load_branch(uow, branch_id)
         schedule.require_service(branch, branch_id, service_id)
-        booked = projection.booked_counts(uow, branch_id, service_id, since, since + timedelta(days=1))
+        booked = projection.booked_counts(uow, branch_id, service_id, since, until)
+        delay = schedule.release_delay(branch)
+        held = projection.held_counts(uow, branch_id, service_id, since, until, now - delay) if delay else {}
     slots = [{
         "start": slot.start.astimezone(LOCAL).isoformat(),
         "end": slot.end.astimezone(LOCAL).isoformat(),
         "capacity": slot.capacity,
-        "remaining": max(0, slot.capacity - booked.get(slot.start, 0)),
+        "remaining": max(0, slot.capacity - booked.get(slot.start, 0) - held.get(slot.start, 0)),
         "bookable": schedule.window_problem(branch, slot.start, now) is None,
     } for slot in schedule.slots(branch, service_id, day)]
     answer = {"branch": branch_id, "service": service_id, "date": day.isoformat(), "slots": slots}

@@ -1,5 +1,6 @@
-"""The availability service's tables: the catalogue's (shared/catalogue.py keeps them from its own log) and
-booked places per slot (from the booking service's events). Both are rebuildable from the logs."""
+"""The availability service's tables: the catalogue's (shared/catalogue.py keeps them from its own log), booked
+places per slot and the cancellations that freed places (from the booking service's events). All are rebuildable
+from the logs."""
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,6 +20,17 @@ slot_bookings = sa.Table(
     sa.Column("service", sa.String(64), primary_key=True),
     sa.Column("start", sa.DateTime, primary_key=True),  # naive UTC
     sa.Column("booked", sa.Integer, nullable=False),
+)
+# Each cancellation, with when it freed its place: a branch with a release delay counts the place as taken until
+# cancelled_at + delay (shared.schedule.release_delay), so a place handed over by cancelling is not there at once.
+cancelled_places = sa.Table(
+    "cancelled_places", metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("branch", sa.String(64), nullable=False),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("start", sa.DateTime, nullable=False),          # naive UTC
+    sa.Column("cancelled_at", sa.DateTime, nullable=False),   # naive UTC
+    sa.Index("ix_cancelled_places_slot", "branch", "service", "start"),
 )
 
 BOOKINGS_CONSUMER = "availability.bookings"
@@ -44,6 +56,15 @@ def moves(event: Event) -> list[tuple[str, str, str, int]]:
     return rule(event.payload) if rule else []
 
 
+def cancellation(event: Event) -> dict | None:
+    """The cancelled_places row of a cancellation, None for any other event."""
+    if event.type != "booking.BookingCancelled":
+        return None
+    p = event.payload
+    return {"event_id": event.event_id, "branch": p["branch"], "service": p["service"],
+            "start": to_db(parse_instant(p["start"])), "cancelled_at": to_db(event.occurred_at)}
+
+
 def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
     """Count places per slot. Each move is an increment, so the counts do not depend on delivery order."""
     table = slot_bookings
@@ -52,6 +73,8 @@ def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
         where = sa.and_(table.c.branch == branch, table.c.service == service, table.c.start == start)
         if uow.execute(table.update().where(where).values(booked=table.c.booked + delta)).rowcount == 0:
             uow.execute(table.insert().values(branch=branch, service=service, start=start, booked=delta))
+    if row := cancellation(event):
+        uow.execute(cancelled_places.insert().values(row))
 
 
 def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, until: datetime) -> dict:
@@ -62,11 +85,25 @@ def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, u
     return {from_db(r.start): r.booked for r in rows}
 
 
+def held_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, until: datetime,
+                cancelled_after: datetime) -> dict:
+    """Places still held by cancellations made after `cancelled_after` (now minus the branch's release delay), by
+    slot start (aware UTC), starts in [since, until)."""
+    naive, table = [to_db(t) for t in (since, until)], cancelled_places
+    rows = uow.execute(sa.select(table.c.start, sa.func.count()).where(
+        table.c.branch == branch, table.c.service == service, table.c.start >= naive[0], table.c.start < naive[1],
+        table.c.cancelled_at > to_db(cancelled_after)).group_by(table.c.start))
+    return {from_db(start): held for start, held in rows}
+
+
 def rebuild_booked_places(uow: UnitOfWork, pages) -> None:
     """apply_booking_event over a whole log into an empty table (a replay): the moves are summed per slot in
     memory, which grows with the slots and not with the log, and the counts written a page at a time."""
     moved = {}
     for page in pages:
+        cancelled = [row for row in map(cancellation, page) if row]
+        if cancelled:
+            uow.execute(cancelled_places.insert(), cancelled)
         for event in page:
             for branch, service, start, delta in moves(event):
                 key = (branch, service, start)

@@ -9,8 +9,11 @@ import logging
 from datetime import datetime
 from types import SimpleNamespace
 
+import sqlalchemy as sa
+
 from shared import catalogue, schedule, vault
 from shared.clock import LOCAL, from_db, to_db
+from shared.errors import NotFound
 from shared.eventstore import Database, UnitOfWork
 from shared.events import NewEvent
 from shared.masking import mask_cpr
@@ -22,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def as_answer(row, branch: dict | None) -> dict:
-    service = (branch or {}).get("services", {}).get(row.service, {})
+    service = (_named(branch) or {}).get("services", {}).get(row.service, {})
     return {
         "reference": row.reference, "status": row.status, "branch": row.branch, "service": row.service,
         "branch_name_en": (branch or {}).get("name_en"), "branch_name_ar": (branch or {}).get("name_ar"),
@@ -33,11 +36,19 @@ def as_answer(row, branch: dict | None) -> dict:
     }
 
 
-def _guard_room(uow: UnitOfWork, branch_id: str, service_id: str, slot: schedule.Slot) -> tuple[str, int]:
+def _named(branch: dict | None) -> dict | None:
+    """The branch with the services it no longer offers named too: a booking of a withdrawn service is shown."""
+    return schedule.with_former_services(branch) if branch else None
+
+
+def _guard_room(uow: UnitOfWork, branch: dict, branch_id: str, service_id: str, slot: schedule.Slot,
+                now: datetime) -> tuple[str, int]:
     """(slot stream, expected version) when the slot has room; a booking committed after the count moves the
-    version, and the append fails."""
+    version, and the append fails. A place cancelled less than the branch's release delay ago is still taken."""
     stream = schedule.slot_stream(branch_id, service_id, slot.start)
-    version, taken = projection.slot_version_and_taken(uow, stream, branch_id, service_id, slot.start)
+    delay = schedule.release_delay(branch)
+    version, taken = projection.slot_version_and_taken(uow, stream, branch_id, service_id, slot.start,
+                                                       now - delay if delay else None)
     rules.check_room(slot, taken)
     return stream, version
 
@@ -54,7 +65,7 @@ def book(db: Database, request: dict, now: datetime, max_active: int) -> dict:
             active = [rules.ActiveBooking(r.reference, r.service, from_db(r.start))
                       for r in projection.active_bookings(uow, cpr, now)]
             rules.check_person(active, service_id, max_active)
-            stream, version = _guard_room(uow, branch_id, service_id, slot)
+            stream, version = _guard_room(uow, branch, branch_id, service_id, slot, now)
             person = {k: request.get(k) for k in ("cpr", "name", "mobile", "email", "language")}
             row = dict(reference=new_reference(), version=1, branch=branch_id, service=service_id,
                        start=to_db(slot.start), end=to_db(slot.end), status="active", channel=channel,
@@ -90,16 +101,38 @@ def cancel(db: Database, reference: str, cpr: str, now: datetime) -> dict:
             start = from_db(row.start)
             if not rules.check_cancel(row.status, start, now):
                 return as_answer(row, branch)  # cancelled already
-            stream = schedule.slot_stream(row.branch, row.service, start)
-            projection.bump(uow, row.reference, row.version)
-            uow.append(stream, uow.store.stream_version(stream), [NewEvent("booking.BookingCancelled", {
-                "reference": row.reference, "branch": row.branch, "service": row.service,
-                "start": start.isoformat(), "cancelled_by": "person",
-            }, (branch or {}).get("directorate"))])
-            projection.update(uow, row.reference, status="cancelled", updated_at=to_db(now))
+            _cancel(uow, row, (branch or {}).get("directorate"), now, "person", "requested")
             return as_answer(projection.booking(uow, row.reference), branch)
 
     return retrying("booking", "cancel", decide)
+
+
+def _cancel(uow: UnitOfWork, row, directorate: str | None, now: datetime, cancelled_by: str, reason: str,
+            cause=None) -> None:
+    """Record a booking's cancellation on its slot's stream (freeing the place) and in its row."""
+    start = from_db(row.start)
+    stream = schedule.slot_stream(row.branch, row.service, start)
+    projection.bump(uow, row.reference, row.version)
+    uow.append(stream, uow.store.stream_version(stream), [NewEvent("booking.BookingCancelled", {
+        "reference": row.reference, "branch": row.branch, "service": row.service,
+        "start": start.isoformat(), "cancelled_by": cancelled_by, "reason": reason,
+    }, directorate, causation_id=cause and cause.event_id, correlation_id=cause and cause.correlation_id)])
+    projection.update(uow, row.reference, status="cancelled", updated_at=to_db(now))
+
+
+def cancel_for_catalogue(db: Database, reference: str, reason: str, cause, now: datetime) -> bool:
+    """Cancel one booking the catalogue change `cause` (an availability event) left without a place, as a command
+    of its own; True when it cancelled it. Deciding again is harmless: a booking already cancelled, expired or
+    started is left alone (rules.closes_for_catalogue), so a redelivered `cause` cancels nothing twice."""
+    def decide():
+        with db.transaction() as uow:
+            row = projection.booking(uow, reference)
+            if row is None or not rules.closes_for_catalogue(row.status, from_db(row.start), now):
+                return False
+            _cancel(uow, row, cause.directorate, now, "system", reason, cause)
+            return True
+
+    return retrying("booking", "cancel-for-catalogue", decide)
 
 
 def reschedule(db: Database, reference: str, cpr: str, start: datetime, now: datetime) -> dict:
@@ -111,7 +144,7 @@ def reschedule(db: Database, reference: str, cpr: str, start: datetime, now: dat
             if not rules.check_reschedule(row.status, was, start, now):
                 return as_answer(row, branch)  # there already
             slot = rules.bookable_slot(branch, row.branch, row.service, start, now)
-            stream, version = _guard_room(uow, row.branch, row.service, slot)
+            stream, version = _guard_room(uow, branch, row.branch, row.service, slot, now)
             projection.bump(uow, row.reference, row.version)
             uow.append(stream, version, [NewEvent("booking.BookingRescheduled", {
                 "reference": row.reference, "branch": row.branch, "service": row.service,
@@ -154,12 +187,30 @@ def bookings_of(db: Database, cpr: str) -> list[dict]:
     return [as_answer(row, branches[row.branch]) for row in rows]
 
 
-def erase(db: Database, cpr: str, actor: dict | None = None) -> dict:
+def _known(uow, cpr: str, subject: str) -> bool:
+    """Whether this service ever knew the person: a key, a booking or a person row, or an erasure recorded."""
+    return bool(uow.store.vault._key(subject, create=False) or projection.bookings_of(uow, cpr)
+                or uow.execute(sa.select(projection.people.c.cpr).where(projection.people.c.cpr == cpr)).first()
+                or uow.store.stream_version(f"person-{subject}") > 0)
+
+
+def known(db: Database, cpr: str) -> bool:
+    """Whether booking knows the person (asked before an operator confirms an erasure): nothing is written."""
+    with db.transaction() as uow:
+        return _known(uow, cpr, vault.subject_of(cpr))
+
+
+def erase(db: Database, cpr: str, actor: dict | None = None, known_elsewhere: bool = False) -> dict:
     """Forget a person: delete their key (every event naming them now reads "[erased]"), scrub this service's
     bookings of them, and record PersonErased (with who asked, `actor`) so the other services forget their
-    copies too. Counts, slots and positions do not change. Erasing twice records nothing new."""
+    copies too. Counts, slots and positions do not change. Erasing twice records nothing new. A CPR that no
+    service knows (`known_elsewhere`: the queue's walk-ins, as the CLI finds them) is refused, writing nothing:
+    a typo must not leave a PersonErased naming someone who never came."""
     subject = vault.subject_of(cpr)
     with db.transaction() as uow:
+        if not known_elsewhere and not _known(uow, cpr, subject):
+            raise NotFound("Nobody with this CPR is known to the suite.", code="PERSON_UNKNOWN",
+                           message_ar="لا يوجد شخص بهذا الرقم الشخصي لدى النظام.")
         had_key = uow.store.vault.forget(subject)
         scrubbed = projection.forget(uow, cpr)
         stream = f"person-{subject}"

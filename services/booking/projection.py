@@ -78,13 +78,31 @@ def claim_person(uow, cpr: str) -> None:
         index_elements=[people.c.cpr], set_={"version": people.c.version + 1}))
 
 
-def slot_version_and_taken(uow, stream: str, branch: str, service: str, start: datetime) -> tuple[int, int]:
-    """(the slot stream's version, the slot's active bookings), in one statement and so from one snapshot: a
-    booking committed after it has moved the version, and an append at the version read fails."""
+def slot_version_and_taken(uow, stream: str, branch: str, service: str, start: datetime,
+                           held_after: datetime | None = None) -> tuple[int, int]:
+    """(the slot stream's version, the slot's places taken), in one statement and so from one snapshot: a
+    booking committed after it has moved the version, and an append at the version read fails. Taken: its active
+    bookings, and with `held_after` (now minus the branch's release delay) its bookings cancelled after that."""
+    held = bookings.c.status == "active"
+    if held_after is not None:
+        held = sa.or_(held, sa.and_(bookings.c.status == "cancelled", bookings.c.updated_at > to_db(held_after)))
     taken = sa.select(sa.func.count()).select_from(bookings).where(
         bookings.c.branch == branch, bookings.c.service == service, bookings.c.start == to_db(start),
-        bookings.c.status == "active").scalar_subquery()
+        held).scalar_subquery()
     return tuple(uow.execute(sa.select(uow.store.version_of(stream), taken)).one())
+
+
+def active_references(uow, branch: str, after: datetime, service: str | None = None,
+                      before: datetime | None = None) -> list[str]:
+    """References of the active bookings at `branch` (of `service`, if given) starting after `after` (and before
+    `before`, if given), soonest first: those a change to the catalogue may leave without a place."""
+    query = sa.select(bookings.c.reference).where(bookings.c.branch == branch, bookings.c.status == "active",
+                                                  bookings.c.start > to_db(after))
+    if service is not None:
+        query = query.where(bookings.c.service == service)
+    if before is not None:
+        query = query.where(bookings.c.start < to_db(before))
+    return list(uow.execute(query.order_by(bookings.c.start, bookings.c.reference)).scalars())
 
 
 def bump(uow, reference: str, version: int) -> None:

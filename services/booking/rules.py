@@ -95,3 +95,16 @@ def records_erasure(forgot_something: bool, recorded_before: bool) -> bool:
     """Whether erasing a person records PersonErased: once for a person never erased (other services may know
     them), again only when there was something left to forget. Erasing twice records nothing new."""
     return forgot_something or not recorded_before
+
+
+# Why the booking service cancels bookings when the catalogue shrinks (the reason their BookingCancelled gives and
+# their cancellation notice explains), by the availability event that leaves them without a place.
+CATALOGUE_REASONS = {"availability.ServiceWithdrawn": "service_withdrawn",
+                     "availability.BranchRetired": "branch_retired",
+                     "availability.HolidayDeclared": "holiday"}
+
+
+def closes_for_catalogue(status: str, start: datetime, now: datetime) -> bool:
+    """Whether a change to the catalogue cancels a booking it leaves without a place: only an active one that has
+    not started. Past bookings (and those already cancelled or expired) are history and stay as they are."""
+    return status == "active" and start > now

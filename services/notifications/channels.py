@@ -2,17 +2,20 @@
 default), a file outbox under MAWAEED_DATA_DIR/outbox/ where a person can read every message."""
 import json
 import logging
+import re
 import smtplib
 import ssl
-import time
+from email import policy
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from urllib.error import URLError
 from urllib.parse import parse_qs, unquote, urlsplit
 from urllib.request import Request, urlopen
 
 from services.notifications.messages import Message
+from shared.clock import LOCAL, clock
 
 log = logging.getLogger(__name__)
 SENDER = formataddr(("مواعيد Mawaeed", "no-reply@mawaeed.local"))
@@ -22,17 +25,40 @@ class ChannelError(Exception):
     """The message was not accepted; the reason is safe to record (it names no recipient)."""
 
 
+def _set_header(email: EmailMessage, name: str, value: str) -> None:
+    """Non-ASCII text as RFC 2047 encoded words that each carry their own spaces: the email package's folder
+    (Python 3.11, every policy) puts a space between two words into the folding whitespace between two encoded
+    words, which readers drop ("مجمع الدانة" arrives as "مجمعالدانة"). Header keeps it inside a word, and lines
+    short enough that the policy writes them as they are."""
+    if value.isascii():
+        email[name] = value
+    else:
+        email.set_raw(name, Header(value, "utf-8", maxlinelen=76, header_name=name).encode())
+
+
+def calendar_method(data: bytes) -> str:
+    """The METHOD of an iCalendar file: its part's Content-Type says the same (RFC 5546 section 5)."""
+    found = re.search(rb"^METHOD:([A-Z-]+)\r?$", data, re.MULTILINE)
+    return found.group(1).decode() if found else "PUBLISH"
+
+
 def as_email(message: Message, sender: str) -> EmailMessage:
-    email = EmailMessage()
-    email["From"], email["To"], email["Subject"] = sender, message.to, message.subject
+    email = EmailMessage(policy=policy.SMTP)  # CRLF lines, as SMTP wants them
+    email["From"] = sender
+    email["To"] = message.to
+    _set_header(email, "Subject", message.subject)
+    # RFC 5322 requires a Date: the suite's clock (MAWAEED_NOW in demos), written in the centres' time zone
+    email["Date"] = format_datetime((message.date or clock.now()).astimezone(LOCAL))
     email["Message-ID"] = message.message_id  # the same for a message sent twice: mail clients fold duplicates
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
     for filename, content_type, data in message.attachments:
         maintype, subtype = content_type.split("/")
         # a text part (the .ics: its LOCATION and SUMMARY may be Arabic) says its charset, or readers take it as ASCII
-        params = {"charset": "utf-8"} if maintype == "text" else None
-        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename, params=params)
+        params = {"charset": "utf-8"} if maintype == "text" else {}
+        if content_type == "text/calendar":  # calendar clients act on the part's method (RFC 6047 section 2.4)
+            params["method"] = calendar_method(data)
+        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename, params=params or None)
     email["Content-Language"] = message.language  # after the body: building parts moves Content-* headers
     return email
 
@@ -87,22 +113,24 @@ class HttpSmsGateway:
 class FileOutbox:
     """Writes each message as a file: email as .eml (open it in any mail program), SMS as .txt."""
 
-    def __init__(self, directory: Path, channel: str):
-        self.directory, self.channel = Path(directory) / channel, channel
+    def __init__(self, directory: Path, channel: str, sender: str = SENDER):
+        self.directory, self.channel, self.sender = Path(directory) / channel, channel, sender
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def send(self, message: Message) -> None:
-        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{message.kind}-{message.message_id.strip('<>').split('@')[0][:12]}"
+        # named by the suite's clock, as the Date inside says: a demo under MAWAEED_NOW sorts as it happened
+        sent = (message.date or clock.now()).astimezone(LOCAL)
+        name = f"{sent:%Y%m%dT%H%M%S}-{message.kind}-{message.message_id.strip('<>').split('@')[0][:12]}"
         if self.channel == "email":
-            (self.directory / f"{name}.eml").write_bytes(bytes(as_email(message, SENDER)))
+            (self.directory / f"{name}.eml").write_bytes(as_email(message, self.sender).as_bytes())
         else:
             (self.directory / f"{name}.txt").write_text(f"To: {message.to}\n\n{message.sms}\n", encoding="utf-8")
 
 
 def from_config(config: dict) -> dict:
     outbox = Path(config.get("MAWAEED_DATA_DIR") or "./var") / "outbox"
-    email = SmtpEmail(config["SMTP_URL"], config.get("MAIL_FROM") or SENDER) if config.get("SMTP_URL") \
-        else FileOutbox(outbox, "email")
+    sender = config.get("MAIL_FROM") or SENDER
+    email = SmtpEmail(config["SMTP_URL"], sender) if config.get("SMTP_URL") else FileOutbox(outbox, "email", sender)
     sms = HttpSmsGateway(config["SMS_GATEWAY_URL"], config.get("SMS_GATEWAY_KEY", "")) \
         if config.get("SMS_GATEWAY_URL") else FileOutbox(outbox, "sms")
     log.info("notifications: email via %s, SMS via %s", type(email).__name__, type(sms).__name__)

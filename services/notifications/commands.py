@@ -7,10 +7,12 @@ one duplicate an external mail or SMS system cannot be made to avoid; everything
 """
 import logging
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from eventlet.greenpool import GreenPool
 
 from shared import catalogue
+from shared.schedule import local_day, with_former_services
 from services.queue import feedback
 from shared.events import Event, NewEvent
 from shared.masking import mask_recipient
@@ -27,11 +29,16 @@ def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime,
     for item in plan.plan(event, contact, now, settings):
         if projection.known(uow, item.key):
             continue
+        details = item.details
+        if item.kind in CALENDAR_KINDS and item.channel == "email":
+            # the .ics SEQUENCE: how many times this booking's calendar entry was sent before (0, then 1, 2...),
+            # so a cancellation sent within a minute of its confirmation still supersedes it (RFC 5546)
+            details = {**details, "sequence": str(projection.calendar_changes(uow, item.reference, item.channel))}
         stored = uow.append(f"notification-{item.key}", 0, [NewEvent("notifications.NotificationScheduled", {
             "key": item.key, "kind": item.kind, "channel": item.channel, "due_at": item.due_at.isoformat(),
             "reference": item.reference, "ticket_id": item.ticket_id, "source_event_id": event.event_id,
             "appointment_start": item.appointment_start.isoformat() if item.appointment_start else None,
-            "details": item.details,
+            "details": details,
         }, event.directorate, correlation_id=event.correlation_id, causation_id=event.event_id)])
         projection.project(uow, stored[0])
 
@@ -132,12 +139,20 @@ def build(outbound: Outbound, item: dict, contact: dict, branch: dict, now: date
     if kind == "survey":
         details["feedback_url"] = feedback.link(item["ticket_id"], outbound.feedback_key, outbound.public_url)["url"]
     start = item["appointment_start"] or contact["start"]
+    branch = with_former_services(branch)  # a notice about a withdrawn service still names it
     values = messages.context(kind, language, branch, contact["service"], contact["name"], contact["reference"],
                               start, details, outbound.public_url)
+    if kind == "cancellation" and details.get("reason"):  # not asked for: the notice says why
+        holiday = branch.get("holidays", {}).get(local_day(start).isoformat(), {})
+        values.update(reason=details["reason"], holiday_name=holiday.get(f"name_{language}", ""))
     to = contact["email"] if channel == "email" else contact["mobile"]
     message = messages.render(outbound.templates, kind, channel, language, to, values, item["key"])
+    message.date = now
     if channel == "email" and kind in CALENDAR_KINDS:
+        # scheduled before the sequence was recorded: the confirmation created the entry, anything later changed it
+        sequence = int(details.get("sequence", 0 if kind == "confirmation" else 1))
+        sender = getattr(outbound.channels.get("email"), "sender", None) or messages.ORGANIZER
         message.attachments.append(("appointment.ics", "text/calendar", messages.calendar_file(
-            contact["reference"], branch, contact["service"], start, language, stamp=now,
-            sequence=int(now.timestamp()) // 60, cancelled=kind == "cancellation")))
+            contact["reference"], branch, contact["service"], start, language, stamp=now, sequence=sequence,
+            cancelled=kind == "cancellation", organizer=parseaddr(sender)[1] or messages.ORGANIZER)))
     return message

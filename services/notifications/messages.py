@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from icalendar import Calendar, Event as CalendarEvent
+from icalendar import Calendar, Event as CalendarEvent, vCalAddress
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from shared.clock import LOCAL
@@ -32,6 +32,7 @@ class Message:
     html: str = ""
     message_id: str = ""
     attachments: list = field(default_factory=list)  # (filename, content type, bytes)
+    date: datetime | None = None  # when it is sent, by the suite's clock (the email's Date)
 
 
 def environment(directory: Path = TEMPLATES) -> Environment:
@@ -90,9 +91,14 @@ def render(env: Environment, kind: str, channel: str, language: str, to: str, va
                    html=part("html"), message_id=f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@mawaeed>")
 
 
+ORGANIZER_NAME = {"ar": "مواعيد", "en": "Mawaeed"}
+ORGANIZER = "no-reply@mawaeed.local"
+
+
 def calendar_file(reference: str, branch: dict, service_id: str, start: datetime, language: str, stamp: datetime,
-                  sequence: int = 0, cancelled: bool = False) -> bytes:
-    """An iCalendar (RFC 5545) file of the appointment, times in UTC; the same UID for every version of it."""
+                  sequence: int = 0, cancelled: bool = False, organizer: str = ORGANIZER) -> bytes:
+    """An iCalendar (RFC 5545) file of the appointment, times in UTC; the same UID for every version of it, and a
+    SEQUENCE that grows with each change of the booking, so that a client lets the later one win (RFC 5546)."""
     service = branch["services"][service_id]
     calendar = Calendar()
     calendar.add("prodid", "-//Mawaeed//مواعيد//EN")
@@ -100,6 +106,8 @@ def calendar_file(reference: str, branch: dict, service_id: str, start: datetime
     calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
     event = CalendarEvent()
     event.add("uid", f"{reference}@mawaeed")
+    # RFC 5546 requires an ORGANIZER in PUBLISH and CANCEL: the address the email comes from
+    event.add("organizer", vCalAddress(f"mailto:{organizer}"), parameters={"cn": ORGANIZER_NAME[language]})
     event.add("sequence", sequence)
     event.add("dtstamp", stamp)
     event.add("dtstart", start)

@@ -89,8 +89,16 @@ def _rescheduled(o: _Occasion) -> list[Planned]:
                      details={"previous_start": o.event.payload["previous_start"]}) + o.reminders(start)
 
 
+# Cancellations the person did not ask for, whose notice says why (the catalogue no longer has the appointment's
+# service, branch or day: services/booking/withdrawals.py).
+EXPLAINED = ("service_withdrawn", "branch_retired", "holiday")
+
+
 def _cancelled(o: _Occasion) -> list[Planned]:
-    return o.notices("cancellation", o.reference, appointment_start=o.contact["start"]) if o.contact else []
+    reason = o.event.payload.get("reason")
+    details = {"reason": reason} if reason in EXPLAINED else {}
+    return o.notices("cancellation", o.reference, appointment_start=o.contact["start"],
+                     details=details) if o.contact else []
 
 
 def _called(o: _Occasion) -> list[Planned]:

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from shared import catalogue, vault
-from shared.clock import from_db, parse_instant, to_db
+from shared.clock import LOCAL, from_db, parse_instant, to_db
 from shared.dependencies import service_metadata
 from shared.events import Event
 from shared.eventstore import UnitOfWork
@@ -111,7 +111,14 @@ def contact(uow: UnitOfWork, reference: str | None) -> dict | None:
 def messages_about(uow: UnitOfWork, reference: str) -> list[dict]:
     rows = uow.execute(sa.select(messages).where(messages.c.reference == reference).order_by(messages.c.due_at))
     return [{"kind": r.kind, "channel": r.channel, "status": r.status, "attempts": r.attempts,
-             "due_at": from_db(r.due_at).isoformat()} for r in rows]
+             "due_at": from_db(r.due_at).astimezone(LOCAL).isoformat()} for r in rows]  # as every time a person reads
+
+
+def calendar_changes(uow: UnitOfWork, reference: str | None, channel: str) -> int:
+    """How many calendar messages (confirmation, reschedule, cancellation) were planned about a booking so far."""
+    return uow.execute(sa.select(sa.func.count()).select_from(messages).where(
+        messages.c.reference == reference, messages.c.channel == channel,
+        messages.c.kind.in_(("confirmation", "reschedule", "cancellation")))).scalar_one()
 
 
 def ticket(uow: UnitOfWork, ticket_id: str) -> dict | None:

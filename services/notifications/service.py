@@ -14,6 +14,8 @@ from services.booking.references import normalise_reference
 from shared.messaging import subscribe
 from shared.projection import apply_once
 from shared.dependencies import Guard, Storage
+from shared.openapi import documented
+from services.notifications import answers
 from shared.web import api, parse_query, person_cpr
 from services.notifications import channels, commands, plan, projection
 
@@ -63,6 +65,8 @@ class NotificationsService:
         commands.dispatch_due(self.db, self.sending, clock.now())
 
     @api("GET", "/api/v1/notifications")
+    @documented(query=AboutBooking, answers={200: answers.Sent}, cpr_header=True, limited=True,
+                errors=("CPR_IN_URL", "FORBIDDEN", "BOOKING_NOT_FOUND"))
     def about_booking(self, request):
         """What was sent about a booking, for the person (with their CPR) or a help desk: no addresses shown."""
         cpr = person_cpr(request)  # the CPR in the X-CPR header (or a citizen's token), never in the URL

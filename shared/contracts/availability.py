@@ -97,3 +97,35 @@ class QueuePolicySetV1(Schema):
     recall_interval_seconds = fields.Integer(required=True, validate=validate.Range(min=0, max=3600))
     walk_in_quota = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)),
                                 required=True)
+
+
+# -- the catalogue shrinks: what the file no longer has (catalogue_file.changes) ---------------------------
+
+@contract("availability.ServiceWithdrawn", 1,
+          "A branch no longer offers a service: it has no slots and is not listed there; the booking service "
+          "cancels the service's bookings there that have not started (reason service_withdrawn).")
+class ServiceWithdrawnV1(Schema):
+    branch = Id()
+    service = Id()
+
+
+@contract("availability.BranchRetired", 1,
+          "A branch closed down for good: it keeps its names for history, but has no slots and is not listed; the "
+          "booking service cancels its bookings that have not started (reason branch_retired). Registering it "
+          "again reopens it.")
+class BranchRetiredV1(Schema):
+    branch = Id()
+
+
+@contract("availability.HolidayCancelled", 1, "A holiday declared for a branch was called off: the day opens again.")
+class HolidayCancelledV1(Schema):
+    branch = Id()
+    date = fields.Date(required=True)
+
+
+@contract("availability.ReleaseDelaySet", 1,
+          "How long a place freed by a cancellation at a branch stays taken before anyone may book it again "
+          "(against trading places); 0, the default for a branch that never had this event, frees it at once.")
+class ReleaseDelaySetV1(Schema):
+    branch = Id()
+    release_delay_minutes = fields.Integer(required=True, validate=validate.Range(min=0, max=1440))

@@ -74,3 +74,23 @@ class BookingExpiredV1(Schema):
           "erased in every event; each service forgets its own copies. The subject is a keyed hash, not the CPR.")
 class PersonErasedV1(Schema):
     subject = fields.String(required=True, validate=validate.Regexp(r"[0-9a-f]{24}\Z"))
+
+
+# Why a booking was cancelled. The person's own cancellation is `requested`; the others are the booking service's
+# answer to the catalogue shrinking (services/booking/withdrawals.py); `unspecified`: a v1 cancellation by the
+# centre or the system, which did not say why.
+CANCEL_REASONS = ("requested", "service_withdrawn", "branch_retired", "holiday", "unspecified")
+
+
+@contract("booking.BookingCancelled", 2,
+          "A booking was cancelled and its place returned to the slot. New in v2: `reason`, why (requested: the "
+          "person asked; service_withdrawn, branch_retired, holiday: the catalogue no longer has the appointment's "
+          "service, branch or day); `requested` when not given.")
+class BookingCancelledV2(BookingCancelledV1):
+    reason = fields.String(load_default="requested", validate=validate.OneOf(CANCEL_REASONS))
+
+
+@upcaster("booking.BookingCancelled", 1)
+def booking_cancelled_v1_to_v2(payload: dict) -> dict:
+    """Before v2 only the person cancelled (the contract allowed the centre and the system, who never said why)."""
+    return {**payload, "reason": "requested" if payload["cancelled_by"] == "person" else "unspecified"}

@@ -129,7 +129,7 @@ def _history(all_v2: bool) -> list[tuple[datetime, NewEvent]]:
     def cancelled(reference, start):
         return start, NewEvent("booking.BookingCancelled", {
             "reference": reference, "branch": BRANCH, "service": SERVICE, "start": start.isoformat(),
-            "cancelled_by": "person"}, "npra")
+            "cancelled_by": "person", "reason": "requested"}, "npra")
 
     def rescheduled(reference, previous, start):
         return start, NewEvent("booking.BookingRescheduled", {
@@ -324,3 +324,35 @@ def test_a_catalogue_copy_replays_a_log_of_v1_and_v2_registrations(open_db):
     assert (doc["address_en"], doc["address_ar"]) == (new["address_en"], new["address_ar"])
     rebuilt = rebuild_and_compare(db, stored, catalogue.project, ["directorates", "branches"])
     assert rebuilt.events == 2 and rebuilt.identical
+
+
+# -- booking.BookingCancelled v2: why -------------------------------------------------------------------
+
+def test_booking_cancelled_v1_upcasts_to_v2_saying_the_person_asked():
+    data = golden("booking.BookingCancelled.v1")
+    new = upcast(from_dict(data))
+    assert (new.wire_name, new.payload) == ("booking.BookingCancelled.v2", {**data["payload"], "reason": "requested"})
+    by_centre = copy.deepcopy(data)
+    by_centre["payload"]["cancelled_by"] = "centre"
+    assert upcast(from_dict(by_centre)).payload["reason"] == "unspecified"
+
+
+def test_booking_cancelled_v2_golden_names_its_catalogue_cause_and_refuses_an_unknown_reason():
+    data = golden("booking.BookingCancelled.v2")
+    event = from_dict(data)
+    assert (event.payload["reason"], event.payload["cancelled_by"]) == ("service_withdrawn", "system")
+    assert event.causation_id == golden("availability.ServiceWithdrawn.v1")["event_id"]
+    assert from_dict(json.loads(event.to_json())) == event and upcast(event) is event
+    data["payload"]["reason"] = "whim"
+    with pytest.raises(ContractError):
+        from_dict(data)
+
+
+@pytest.mark.parametrize("name", ["availability.ServiceWithdrawn.v1", "availability.BranchRetired.v1",
+                                  "availability.HolidayCancelled.v1", "availability.ReleaseDelaySet.v1"])
+def test_the_shrinking_catalogue_events_round_trip_and_reach_every_catalogue_copy(name):
+    event = from_dict(golden(name))
+    assert event.to_dict() == golden(name)
+    assert event.type in schedule.STEPS   # the one fold every copy of the catalogue uses
+    for consumer in ("booking.catalogue", "queue.catalogue", "notifications.catalogue"):
+        assert event.type in SUBSCRIPTIONS[consumer].types

@@ -98,6 +98,12 @@ def test_a_booking_gets_one_confirmation_with_a_calendar_file_and_a_cancellation
     calendar = next(p for p in cancelled[0].iter_attachments() if p.get_content_type() == "text/calendar")
     assert b"METHOD:CANCEL" in (calendar.get_content() if isinstance(calendar.get_content(), bytes)
                                 else calendar.get_content().encode())
+    # sent within a minute of the confirmation, the cancellation still supersedes it: a higher SEQUENCE (RFC 5546)
+    sequence = {m["Message-ID"]: Calendar.from_ical(next(
+        p for p in m.iter_attachments() if p.get_content_type() == "text/calendar").get_content().encode())
+        .walk("VEVENT")[0]["sequence"] for m in (confirmation, cancelled[0])}
+    assert sequence[cancelled[0]["Message-ID"]] > sequence[confirmation["Message-ID"]]
+    assert confirmation["Date"] and calendar.get_param("method") == "CANCEL"
     sent = log_of(config, "notifications.NotificationSent")
     assert sorted(e.payload["kind"] for e in sent) == ["cancellation", "cancellation", "confirmation", "confirmation"]
     assert all("900112345" not in e.payload["to"] and "*" in e.payload["to"] for e in sent)  # masked
@@ -165,3 +171,29 @@ def test_a_refusing_or_absent_mail_server_yields_retries_then_failures_and_booki
     finally:
         if server == "refusing":
             refusing.stop()
+
+
+def test_a_long_arabic_subject_arrives_with_every_space_and_the_calendar_part_as_sent(smtp):
+    from email.parser import BytesParser
+    from email import policy
+    from email.utils import parsedate_to_datetime
+    from services.notifications.channels import SmtpEmail
+    from services.notifications.messages import Message, calendar_file
+    subject = "تأكيد موعدك في فرع مجمع الدانة التجاري للخدمات الحكومية - تجديد جواز السفر (K7MX-9QRD)"
+    branch = {"name_en": "Isa Town branch", "name_ar": "فرع مدينة عيسى", "services": {"passport-renewal": {
+        "name_en": "Passport renewal", "name_ar": "تجديد جواز السفر", "duration_minutes": 20}}}
+    sent_at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    ics = calendar_file("K7MX-9QRD", branch, "passport-renewal", sent_at + timedelta(days=1), "ar", sent_at,
+                        sequence=1, cancelled=True, organizer="appointments@example.bh")
+    SmtpEmail(smtp.url, "مواعيد Mawaeed <appointments@example.bh>").send(Message(
+        "cancellation", "email", "ar", "f@example.com", sms="", subject=subject, text="نص", html="<p>نص</p>",
+        message_id="<k7mx@mawaeed>", attachments=[("appointment.ics", "text/calendar", ics)], date=sent_at))
+    wait_until(lambda: smtp.messages())
+    [raw] = [bytes(m) for m in __import__("mailbox").Maildir(smtp.maildir).values()]
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    assert mail["Subject"] == subject
+    assert parsedate_to_datetime(str(mail["Date"])) == sent_at
+    [part] = [p for p in mail.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert (part.get_param("method"), part.get_content_charset()) == ("CANCEL", "utf-8")
+    [event] = Calendar.from_ical(part.get_content().encode()).walk("VEVENT")
+    assert (event["sequence"], str(event["organizer"])) == (1, "mailto:appointments@example.bh")

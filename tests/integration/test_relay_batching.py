@@ -25,7 +25,7 @@ TAP = "relay-test.tap"  # a queue of the test's own, bound to every event of boo
 def cancellation(n: int) -> NewEvent:
     return NewEvent("booking.BookingCancelled", {
         "reference": f"REF-{n}", "branch": "npra-isa-town", "service": "passport-renewal",
-        "start": "2026-12-07T04:00:00+00:00", "cancelled_by": "person"})
+        "start": "2026-12-07T04:00:00+00:00", "cancelled_by": "person", "reason": "requested"})
 
 
 def fill(db, count: int, first: int = 1) -> None:
@@ -98,7 +98,7 @@ def test_a_large_outbox_is_published_whole_in_order_in_batches(rabbit_config, db
     assert first.payload["position"] == 1 and first.payload["type"] == "booking.BookingCancelled"
     assert first.properties["message_id"] == first.headers["event_id"] == first.payload["event_id"]
     assert first.properties["delivery_mode"] == 2
-    assert first.delivery_info["routing_key"] == "booking.BookingCancelled.v1"
+    assert first.delivery_info["routing_key"] == "booking.BookingCancelled.v2"
     with Connection(uri) as conn:  # and the subscribers' own queues, declared by the relay, got them all
         assert conn.default_channel.queue_declare("availability.bookings", passive=True).message_count == 1200
 

@@ -345,3 +345,67 @@ def test_a_wrong_value_in_the_catalogue_is_named_before_anything_is_written(seed
     breakage(broken)
     with pytest.raises(catalogue_file.CatalogueError, match="invalid"):
         catalogue_file.changes(broken, {}, {})
+
+
+# -- the catalogue shrinks -------------------------------------------------------------------------------------
+
+def test_a_service_taken_from_a_branch_yields_one_service_withdrawn(seed, loaded):
+    edited = copy.deepcopy(seed)
+    del edited["directorates"][1]["branches"][0]["services"]["residence-permit"]
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type, c.event.payload) for c in changes if c.event.type != "availability.QueuePolicySet"] \
+        == [("branch-npra-isa-town", "availability.ServiceWithdrawn",
+             {"branch": "npra-isa-town", "service": "residence-permit"})]
+    _, branches = project(as_stored(changes), *loaded)
+    isa_town = branches["npra-isa-town"]
+    assert "residence-permit" not in isa_town["services"]
+    assert schedule.slots(isa_town, "residence-permit", SUNDAY) == []
+    assert isa_town["withdrawn_services"]["residence-permit"]["name_ar"] == "تصريح الإقامة"  # kept for history
+    assert catalogue_file.changes(edited, *project(as_stored(changes), *loaded)) == []
+
+
+def test_a_branch_taken_from_the_file_is_retired_once_and_reopens_when_put_back(seed, loaded):
+    edited = copy.deepcopy(seed)
+    del edited["directorates"][3]["branches"][1]
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type, c.event.payload) for c in changes] == [
+        ("branch-cid-southern", "availability.BranchRetired", {"branch": "cid-southern"})]
+    assert changes[0].event.directorate == "cid"
+    retired = project(as_stored(changes), *loaded)
+    southern = retired[1]["cid-southern"]
+    assert southern["retired"] and southern["name_en"] == "Southern branch" and southern["services"]
+    assert schedule.slots(southern, "good-conduct", SUNDAY) == []
+    assert schedule.closed_reason(southern, SUNDAY)["code"] == "RETIRED"
+    assert catalogue_file.changes(edited, *retired) == []   # retired once
+
+    reopened = catalogue_file.changes(seed, *retired)
+    assert [c.event.type for c in reopened] == ["availability.BranchRegistered"]
+    _, branches = project(as_stored(reopened), *retired)
+    assert "retired" not in branches["cid-southern"]
+    assert schedule.slots(branches["cid-southern"], "good-conduct", SUNDAY)
+
+
+def test_a_holiday_taken_from_the_file_is_cancelled_at_every_branch_and_the_day_opens(seed, loaded):
+    edited = copy.deepcopy(seed)
+    edited["holidays"] = [h for h in edited["holidays"] if str(h["date"]) != "2026-12-17"]
+    changes = catalogue_file.changes(edited, *loaded)
+    assert {c.event.type for c in changes} == {"availability.HolidayCancelled"}
+    assert Counter(c.event.payload["branch"] for c in changes) == Counter({b: 1 for b in loaded[1]})
+    assert {c.event.payload["date"] for c in changes} == {"2026-12-17"}
+    _, branches = project(as_stored(changes), *loaded)
+    assert schedule.slots(branches["npra-isa-town"], "passport-renewal", date(2026, 12, 17))
+    assert schedule.closed_reason(branches["npra-isa-town"], date(2026, 12, 17)) is None
+
+
+def test_a_release_delay_is_set_per_branch_and_defaults_to_none(seed, loaded):
+    assert all("release_delay_minutes" not in b for b in loaded[1].values())
+    edited = copy.deepcopy(seed)
+    edited["directorates"][1]["branches"][0]["booking_window"] = {"release_delay_minutes": 45}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type, c.event.payload) for c in changes] == [
+        ("branch-npra-isa-town", "availability.ReleaseDelaySet", {"branch": "npra-isa-town",
+                                                                  "release_delay_minutes": 45})]
+    delayed = project(as_stored(changes), *loaded)
+    assert schedule.release_delay(delayed[1]["npra-isa-town"]).total_seconds() == 45 * 60
+    back = catalogue_file.changes(seed, *delayed)   # taken out again: back to 0
+    assert [c.event.payload["release_delay_minutes"] for c in back] == [0]

@@ -200,3 +200,54 @@ def test_an_unknown_branch_or_service_is_not_found(db, branch, service, code):
         commands.availability(db, branch, service, MONDAY, NOW)
     assert raised.value.code == code
 
+
+
+# -- the catalogue shrinks; the release delay -----------------------------------------------------------------
+
+def shrunk(source):
+    npra = source["directorates"][1]
+    del npra["branches"][1]                                            # npra-security-complex closes down
+    del npra["branches"][0]["services"]["residence-permit"]           # Isa Town stops issuing residence permits
+    source["holidays"] = [h for h in source["holidays"] if str(h["date"]) != "2026-12-16"]  # National Day off
+
+
+def test_what_the_file_no_longer_has_is_no_longer_offered(db, tmp_path):
+    path = edited(tmp_path, shrunk)
+    assert commands.sync_catalogue(db, path) > 0
+    listed = {b["id"]: b for b in commands.branches(db, "npra")}
+    assert set(listed) == {BRANCH}
+    assert [s["id"] for s in listed[BRANCH]["services"]] == [PASSPORT]
+    for branch, service, code in ((BRANCH, "residence-permit", "UNKNOWN_SERVICE"),
+                                  ("npra-security-complex", PASSPORT, "UNKNOWN_BRANCH")):
+        with pytest.raises(NotFound) as missing:
+            commands.availability(db, branch, service, MONDAY, NOW)
+        assert missing.value.code == code
+    reopened = commands.availability(db, BRANCH, PASSPORT, HOLIDAY, NOW)
+    assert reopened["slots"] and "closed" not in reopened
+    assert commands.sync_catalogue(db, path) == 0
+
+
+def cancelled(reference: str, start: datetime, at: datetime) -> Event:
+    return Event(f"{reference}-x", "booking.BookingCancelled", 2, "s", 2, 2, at, "c", None, "npra",
+                 {"branch": BRANCH, "service": PASSPORT, "start": start.isoformat(), "cancelled_by": "person",
+                  "reason": "requested"})
+
+
+@pytest.mark.parametrize("delay, minutes_after, remaining", [
+    (0, 0, 3),            # no delay: free at once
+    (30, 29, 2),          # still held a minute before the delay has passed
+    (30, 30, 3),          # free from cancelled_at + delay on
+])
+def test_a_cancelled_place_counts_as_taken_until_the_release_delay_has_passed(db, tmp_path, delay, minutes_after,
+                                                                              remaining):
+    if delay:
+        commands.sync_catalogue(db, edited(tmp_path, lambda c: c["booking_window"].update(
+            release_delay_minutes=delay)))
+    start = datetime(2026, 12, 8, 7, 0, tzinfo=LOCAL)
+    at = NOW + timedelta(minutes=1)
+    with db.transaction() as uow:
+        projection.apply_booking_event(uow, booking("AAAA-0001", start))
+        projection.apply_booking_event(uow, cancelled("AAAA-0001", start, at))
+    day = commands.availability(db, BRANCH, PASSPORT, start.date(), at + timedelta(minutes=minutes_after))
+    [slot] = [s for s in day["slots"] if s["start"] == start.isoformat()]
+    assert (slot["capacity"], slot["remaining"]) == (3, remaining)

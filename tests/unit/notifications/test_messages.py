@@ -428,3 +428,24 @@ def test_the_emailed_calendar_file_says_its_charset_so_an_arabic_location_arrive
     assert ics.get_content_charset() == "utf-8"
     [event] = Calendar.from_ical(ics.get_content().encode()).walk("VEVENT")
     assert str(event["location"]) == "فرع مدينة عيسى، مبنى 123، طريق 613، مجمع 806، مدينة عيسى"
+
+
+WHY = {"ar": {"service_withdrawn": "لم يعد الفرع يقدّم هذه الخدمة", "branch_retired": "أُغلق الفرع نهائيًا",
+              "holiday": "الفرع مغلق في ذلك اليوم (اليوم الوطني)"},
+       "en": {"service_withdrawn": "no longer offers this service", "branch_retired": "has closed down",
+              "holiday": "closed on that day (National Day)"}}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("reason", ["service_withdrawn", "branch_retired", "holiday"])
+def test_a_cancellation_by_the_centre_says_why_in_the_persons_language(lang, reason):
+    holiday = {"ar": "اليوم الوطني", "en": "National Day"}[lang]
+    parts = render("cancellation", lang, context("cancellation", lang, reason=reason, holiday_name=holiday))
+    for part in ("text", "html"):
+        assert WHY[lang][reason] in parts[part], (part, parts[part])
+    assert "If you did not ask" not in parts["text"] and "إذا لم يكن هذا الإلغاء بطلب منك" not in parts["text"]
+    plain = render("cancellation", lang, context("cancellation", lang))
+    longest = render("cancellation", lang, context("cancellation", lang, **LONGEST[lang], reason=reason,
+                                                   holiday_name=holiday))
+    assert parts["sms"] != plain["sms"] and len(longest["sms"]) <= SMS_LIMIT[lang]
+    assert not any(WHY[lang][reason] in plain[part] for part in ("text", "html"))

@@ -141,3 +141,12 @@ def test_masks_never_show_the_whole_identifier():
     assert mask_phone("+97333001122") == "+973****22"
     assert mask_email("fatima.ali@example.com") == "f***@example.com"
     assert mask_email("nonsense") == mask_phone("12") == mask_cpr(None) == "***"
+
+
+@pytest.mark.parametrize("reason, explained", [("service_withdrawn", True), ("branch_retired", True),
+                                               ("holiday", True), ("requested", False), (None, False)])
+def test_a_cancellation_the_person_did_not_ask_for_carries_its_reason(reason, explained):
+    payload = {"reason": reason} if reason else {}
+    notices = plan(event("booking.BookingCancelled", payload), {**CONTACT, "status": "cancelled"}, NOW)
+    assert [n.key for n in notices] == ["cancellation:email:AC3D-9FGH", "cancellation:sms:AC3D-9FGH"]
+    assert all(n.details == ({"reason": reason} if explained else {}) for n in notices)

@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -195,3 +196,61 @@ def test_require_service_names_what_is_unknown(branches):
     with pytest.raises(NotFound) as unknown_service:
         schedule.require_service(branches[ISA_TOWN], ISA_TOWN, "licence-renewal")
     assert (unknown_branch.value.code, unknown_service.value.code) == ("UNKNOWN_BRANCH", "UNKNOWN_SERVICE")
+
+
+# -- the catalogue shrinks -------------------------------------------------------------------------------
+
+def _event(type_: str, **payload):
+    return SimpleNamespace(type=type_, payload={"branch": "b", **payload})
+
+
+def _branch() -> dict:
+    doc = schedule.apply(None, _event("availability.BranchRegistered", directorate="d", name_en="B", name_ar="ب",
+                                      address_en="a", address_ar="ع", min_notice_minutes=60, max_days_ahead=30))
+    doc = schedule.apply(doc, _event("availability.ServiceOffered", service="s", name_en="S", name_ar="خ",
+                                     duration_minutes=20, ticket_prefix="P"))
+    doc = schedule.apply(doc, _event("availability.CounterCapacitySet", service="s", counters=2, online_capacity=2))
+    doc = schedule.apply(doc, _event("availability.OpeningHoursSet", week={"mon": [{"opens": "07:00",
+                                                                                  "closes": "08:00"}]}))
+    return schedule.apply(doc, _event("availability.HolidayDeclared", date="2026-12-14", name_en="H", name_ar="ع"))
+
+
+MONDAYS = date(2026, 12, 7), date(2026, 12, 14)
+
+
+def test_a_withdrawn_service_leaves_the_branch_but_keeps_its_names_and_twice_is_once():
+    before = _branch()
+    after = schedule.apply(before, _event("availability.ServiceWithdrawn", service="s"))
+    assert "s" in before["services"] and "s" not in after["services"]   # a new dict: the old one is untouched
+    assert schedule.slots(after, "s", MONDAYS[0]) == []
+    assert schedule.with_former_services(after)["services"]["s"]["name_ar"] == "خ"
+    assert schedule.apply(after, _event("availability.ServiceWithdrawn", service="s")) == after
+    again = schedule.apply(after, _event("availability.ServiceOffered", service="s", name_en="S", name_ar="خ",
+                                         duration_minutes=20, ticket_prefix="P"))
+    assert "withdrawn_services" not in again and "s" in again["services"]
+
+
+def test_a_retired_branch_has_no_slots_is_not_bookable_and_reopens_when_registered_again():
+    retired = schedule.apply(_branch(), _event("availability.BranchRetired"))
+    assert retired["name_en"] == "B" and schedule.slots(retired, "s", MONDAYS[0]) == []
+    assert schedule.closed_reason(retired, MONDAYS[0])["code"] == "RETIRED"
+    with pytest.raises(NotFound):
+        schedule.require_service(retired, "b", "s")
+    reopened = schedule.apply(retired, _event("availability.BranchRegistered", directorate="d", name_en="B",
+                                              name_ar="ب", address_en="a", address_ar="ع", min_notice_minutes=60,
+                                              max_days_ahead=30))
+    assert len(schedule.slots(reopened, "s", MONDAYS[0])) == 3
+
+
+def test_a_cancelled_holiday_opens_its_day_again():
+    doc = _branch()
+    assert schedule.slots(doc, "s", MONDAYS[1]) == []
+    opened = schedule.apply(doc, _event("availability.HolidayCancelled", date="2026-12-14"))
+    assert len(schedule.slots(opened, "s", MONDAYS[1])) == 3 and schedule.closed_reason(opened, MONDAYS[1]) is None
+
+
+def test_the_release_delay_is_none_unless_set():
+    doc = _branch()
+    assert schedule.release_delay(doc) == timedelta(0)
+    assert schedule.release_delay(schedule.apply(doc, _event("availability.ReleaseDelaySet",
+                                                             release_delay_minutes=15))) == timedelta(minutes=15)
