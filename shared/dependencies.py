@@ -4,7 +4,7 @@ import logging
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 
-from shared import greenpg
+from shared import greenpg, migrations
 from shared.config import database_for
 from shared.challenge import Challenge
 from shared.ratelimits import Limits
@@ -30,7 +30,9 @@ def open_database(config: dict, service: str, metadata: sa.MetaData) -> Database
         greenpg.patch()
         _psycopg_patched = True
     db = Database(make_engine(url, schema, config.get("DATABASE_POOL_SIZE", 10)), metadata, schema)
-    db.create_tables()
+    migrations.migrate(db.engine, schema, service)  # to the head, replicas taking turns (shared/migrations)
+    if service not in migrations.SERVICES:
+        db.create_tables()  # the tables of no service beside the store's (tests' own)
     return db
 
 

@@ -6,8 +6,14 @@ Every service has its own database (a SQLite file, or a PostgreSQL schema) holdi
 - `outbox`: positions not yet confirmed by the broker; written in the same transaction as the events.
 - `processed_events`: (consumer, event_id) of every event a projection applied, written in the projection's
   transaction, so a redelivered event changes nothing.
+
+Each event's `hash` chains it to the one before it (chain_hash), so a row changed by hand shows (verify_chain).
+A service's tables are made and changed by its migrations (shared/migrations); `Database.create_tables` is for
+scratch databases only.
 """
+import hashlib
 import json
+from datetime import datetime
 from dataclasses import replace
 from contextlib import contextmanager
 
@@ -23,7 +29,7 @@ from shared.errors import ConcurrencyError
 # Any fixed key: every append to a service's log takes this transaction-scoped lock, so positions are
 # assigned and committed one transaction at a time (a bigserial alone can commit out of order).
 APPEND_LOCK_KEY = 7_263_011
-SCHEMA_LOCK_KEY = 7_263_012  # creating a service's tables and functions
+SCHEMA_LOCK_KEY = 7_263_012  # migrating a service's schema (shared.migrations), creating a scratch one
 
 
 def event_tables(metadata: sa.MetaData) -> None:
@@ -42,6 +48,9 @@ def event_tables(metadata: sa.MetaData) -> None:
         sa.Column("directorate", sa.String(64)),
         sa.Column("actor", sa.Text),  # JSON {subject, role, branch?}: who did it, never their token
         sa.Column("payload", sa.Text, nullable=False),
+        # chain_hash of this row after the previous one's; nullable so that a bulk load (bench/) can leave it
+        # out, which verify_chain then reports
+        sa.Column("hash", sa.String(64)),
         sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
     )
     sa.Index("ix_events_type_position", metadata.tables["events"].c.type, metadata.tables["events"].c.position)
@@ -89,6 +98,56 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 10) -> sa.
 # name in a read of thousands of events.
 ENVELOPE = ("position", "event_id", "stream_id", "stream_version", "type", "version", "occurred_at",
             "correlation_id", "causation_id", "directorate", "actor", "payload")
+
+
+# -- the hash chain ------------------------------------------------------------------------------------------
+# An event's hash is SHA-256 over the hash of the event before it (GENESIS before the first) and its ENVELOPE
+# columns as stored: the payload with its personal fields sealed, so erasing a person (forgetting the key) leaves
+# the chain intact. The bytes: each of these 13 values in that order as "<length of its UTF-8 bytes>:<those
+# bytes>", NULL as "-"; integers in decimal, occurred_at as YYYY-MM-DDTHH:MM:SS.ffffff (naive UTC). Never change
+# this layout (every stored hash depends on it): CHAIN_FUNCTIONS is the same in SQL, and
+# tests/contract/test_hash_chain.py holds the two to each other.
+GENESIS = "0" * 64
+
+
+def _chain_field(value) -> bytes:
+    if value is None:
+        return b"-"
+    data = (value.strftime("%Y-%m-%dT%H:%M:%S.%f") if isinstance(value, datetime) else str(value)).encode()
+    return b"%d:%s" % (len(data), data)
+
+
+def chain_hash(previous: str | None, row) -> str:
+    """The hash of a stored event `row` (ENVELOPE values as stored) after the event hashed `previous`."""
+    return hashlib.sha256(b"".join(map(_chain_field, (previous, *row)))).hexdigest()
+
+
+def verify_chain(conn: sa.Connection, start: int = 1, page: int = 5000):
+    """Walk the log from position `start` (the hash at start - 1 taken as written) and recompute every hash.
+    Returns (events checked, None) when the chain holds, or (events checked, (position, what differs)) at the
+    first position where it breaks."""
+    columns = ", ".join(ENVELOPE)
+    previous = GENESIS if start <= 1 else conn.execute(
+        sa.text("SELECT hash FROM events WHERE position = :p"), {"p": start - 1}).scalar()
+    expected, checked = max(start, 1), 0
+    while True:
+        rows = conn.execute(sa.text(f"SELECT {columns}, hash FROM events WHERE position >= :p "
+                                    "ORDER BY position LIMIT :n").columns(occurred_at=sa.DateTime),  # as a datetime
+                            {"p": expected, "n": page}).all()
+        for *row, stored in rows:
+            position = row[0]
+            if position != expected:
+                return checked, (expected, f"missing: the next event is at position {position}")
+            if stored is None:
+                return checked, (position, "no hash: written without the chain")
+            recomputed = chain_hash(previous or GENESIS, row)
+            if recomputed != stored:
+                return checked, (position, f"stored hash {stored[:12]}…, its content after the hash at "
+                                           f"{position - 1} gives {recomputed[:12]}…: this event (or the one "
+                                           "before it, with its hash) was changed after it was written")
+            previous, expected, checked = stored, expected + 1, checked + 1
+        if len(rows) < page:
+            return checked, None
 
 
 def stored_event(envelope, payload: dict) -> Event:
@@ -189,15 +248,20 @@ class EventStore:
         # SQLite: BEGIN IMMEDIATE already holds the write lock, so these reads are current.
         if self.stream_version(stream_id) != expected_version:
             raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-        head = self.head()
+        last = self.conn.execute(sa.select(self.events.c.position, self.events.c.hash)
+                                 .order_by(self.events.c.position.desc()).limit(1)).first()
+        head, previous = (last.position, last.hash) if last else (0, None)
+        stored = []
+        for r in rows:  # hashed in order, each after the one before (chain_hash)
+            row = {"position": head + r["offset"], "event_id": r["event_id"], "stream_id": stream_id,
+                   "stream_version": expected_version + r["offset"], "type": r["type"], "version": r["version"],
+                   "occurred_at": to_db(occurred_at), "correlation_id": r["correlation_id"],
+                   "causation_id": r["causation_id"], "directorate": r["directorate"], "actor": r["stored_actor"],
+                   "payload": r["stored"]}
+            row["hash"] = previous = chain_hash(previous or GENESIS, [row[name] for name in ENVELOPE])
+            stored.append(row)
         try:
-            self.conn.execute(self.events.insert(), [{
-                "position": head + r["offset"], "event_id": r["event_id"], "stream_id": stream_id,
-                "stream_version": expected_version + r["offset"], "type": r["type"], "version": r["version"],
-                "occurred_at": to_db(occurred_at), "correlation_id": r["correlation_id"],
-                "causation_id": r["causation_id"], "directorate": r["directorate"], "actor": r["stored_actor"],
-                "payload": r["stored"],
-            } for r in rows])
+            self.conn.execute(self.events.insert(), stored)
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from None
         self.conn.execute(self.outbox.insert(), [{"position": head + r["offset"]} for r in rows])
@@ -222,27 +286,60 @@ class EventStore:
         return min(positions) - 1
 
 
+# chain_hash in SQL (the same bytes: see the hash chain above). Migration 0003 installs a frozen copy of these
+# functions; tests/contract/test_hash_chain.py checks that it is this one. STABLE, as convert_to and to_char are:
+# declared IMMUTABLE they could not be inlined, and each append would run 14 SQL function calls per event (25x).
+CHAIN_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION chain_field(v text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN v IS NULL THEN '-' ELSE octet_length(convert_to(v, 'UTF8')) || ':' || v END
+$$;
+CREATE OR REPLACE FUNCTION chain_hash(
+    p_previous text, p_position bigint, p_event_id text, p_stream text, p_stream_version integer, p_type text,
+    p_version integer, p_at timestamp, p_correlation text, p_causation text, p_directorate text, p_actor text,
+    p_payload text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT encode(sha256(convert_to(
+        chain_field(p_previous) || chain_field(p_position::text) || chain_field(p_event_id)
+        || chain_field(p_stream) || chain_field(p_stream_version::text) || chain_field(p_type)
+        || chain_field(p_version::text) || chain_field(to_char(p_at, 'YYYY-MM-DD"T"HH24:MI:SS.US'))
+        || chain_field(p_correlation) || chain_field(p_causation) || chain_field(p_directorate)
+        || chain_field(p_actor) || chain_field(p_payload), 'UTF8')), 'hex')
+$$"""
+
 # Each statement of a volatile PL/pgSQL function reads a fresh snapshot: the head is read after the lock is held.
+# The events are hashed here, under the lock, each after the one before (chain_hash).
 APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION append_events(
     p_lock integer, p_stream text, p_expected integer, p_at timestamp, p_ids text[], p_types text[],
     p_versions integer[], p_correlations text[], p_causations text[], p_directorates text[], p_actors text[],
     p_payloads text[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_head bigint;
+    v_hash text;
+    v_hashes text[] := '{}';
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock, hashtext(current_schema()));
     IF (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = p_stream) <> p_expected THEN
         RETURN;  -- nothing appended: the caller raises ConcurrencyError
     END IF;
+    SELECT e.position, e.hash INTO v_head, v_hash FROM events e ORDER BY e.position DESC LIMIT 1;
+    v_head := coalesce(v_head, 0);
+    FOR i IN 1 .. cardinality(p_ids) LOOP
+        v_hash := chain_hash(coalesce(v_hash, repeat('0', 64)), v_head + i, p_ids[i], p_stream, p_expected + i,
+                             p_types[i], p_versions[i], p_at, p_correlations[i], p_causations[i],
+                             p_directorates[i], p_actors[i], p_payloads[i]);
+        v_hashes := v_hashes || v_hash;
+    END LOOP;
     RETURN QUERY WITH added AS (
         INSERT INTO events (position, event_id, stream_id, stream_version, type, version, occurred_at,
-                            correlation_id, causation_id, directorate, actor, payload)
-        SELECT head.position + v.n, v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at,
-               v.correlation_id, v.causation_id, v.directorate, v.actor, v.payload
-        FROM (SELECT coalesce(max(e.position), 0) AS position FROM events e) AS head,
-             unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_actors, p_payloads)
+                            correlation_id, causation_id, directorate, actor, payload, hash)
+        SELECT v_head + v.n, v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at,
+               v.correlation_id, v.causation_id, v.directorate, v.actor, v.payload, v.hash
+        FROM unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_actors,
+                    p_payloads, v_hashes)
                  WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, actor,
-                                      payload, n)
+                                      payload, hash, n)
         RETURNING events.position)
     INSERT INTO outbox (position) SELECT added.position FROM added RETURNING outbox.position;
 END $$"""
@@ -259,16 +356,16 @@ class Database:
         self._after_commit = []
 
     def create_tables(self) -> None:
+        """The metadata's missing tables, straight from it: for scratch databases (a replay's, a bench's) and the
+        tables of no service (tests' own). A service's database is migrated instead (shared.migrations)."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # replicas starting together take turns creating the tables
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             if self.schema and conn.dialect.name == "postgresql":
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             self.metadata.create_all(conn)
-            if "actor" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}:
-                # a log made before events named their actor (until schema migrations arrive)
-                conn.exec_driver_sql("ALTER TABLE events ADD COLUMN actor TEXT")
             if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(CHAIN_FUNCTIONS)
                 conn.exec_driver_sql(APPEND_FUNCTION)
 
     def on_commit(self, callback) -> None:

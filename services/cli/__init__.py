@@ -14,7 +14,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 
 from shared import logs  # noqa: E402
-from shared.config import gateway_upstreams, nameko_config  # noqa: E402
+from shared.config import gateway_address, gateway_upstreams, nameko_config  # noqa: E402
 
 SERVICES = {
     "availability": "services.availability.service:AvailabilityService",
@@ -48,18 +48,86 @@ def run(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.ready() or stopping.send())
     runner.start()
-    base = f"http://{config['WEB_SERVER_ADDRESS'].replace('0.0.0.0', 'localhost')}"
-    print(f"Mawaeed is up ({mode}): {base}/ (the booking site), {base}/api/v1/directorates (the API)"
-          if "web" in names else f"Mawaeed is up ({mode}): {base}/api/v1/directorates", flush=True)
+    address = config["WEB_SERVER_ADDRESS"]
+    eventlet.spawn(_announce_when_ready, address, stopping,
+                   f"Mawaeed is ready: {_base_url(address)}/" if set(names) == set(SERVICES) else
+                   # one service of several: the gateway's address is the one to open, not this one
+                   f"{', '.join(names)} ready ({mode}) on {address}, behind the gateway")
     stopping.wait()
     runner.stop()
     return 0
 
 
+def _base_url(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    return f"http://{'localhost' if host in ('', '0.0.0.0', '127.0.0.1', '::', '[::]') else host}:{port}"
+
+
+def _announce_when_ready(address: str, stopping, line: str) -> None:
+    """Print `line` once this process's /health/ready answers 200: not before, so the address printed serves."""
+    import urllib.request
+    host, _, port = address.rpartition(":")
+    url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::', '[::]') else host}:{port}/health/ready"
+    while not stopping.ready():
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                print(line, flush=True)
+                return
+        except Exception:  # not listening yet, or 503 while starting
+            eventlet.sleep(0.2)
+
+
 def gateway(args) -> int:
     from services.gateway import serve
-    serve(args.listen, gateway_upstreams())
+    serve(args.listen, gateway_upstreams(), announce=lambda listen: f"Mawaeed is ready: {_base_url(listen)}/")
     return 0
+
+
+class CliError(Exception):
+    """Something the person at the terminal can put right: said in one line on stderr, exit `code`."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def instant(text: str):
+    """argparse type: an ISO 8601 instant with its offset; a bare date, "yesterday" or a local time is refused
+    rather than guessed (the suite's times are instants, the centres' clocks are +03:00)."""
+    from shared.clock import parse_instant
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an instant with an offset; write e.g. 2026-12-07T10:42:00+03:00 or "
+            "2026-12-07T07:42:00Z") from None
+
+
+def open_existing(service: str, metadata):
+    """A service's database, only if it is there: the tools that read one (replay, export, at, erase) must not
+    create an empty one and then report on nothing."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from shared.dependencies import open_database
+    config = nameko_config()
+    if config.get("DATABASE_URL"):
+        schema = f"{config.get('DATABASE_SCHEMA_PREFIX', 'mawaeed_')}{service}"
+        where = f"schema {schema} of DATABASE_URL"
+        engine = sa.create_engine(config["DATABASE_URL"])
+        try:
+            with engine.connect() as conn:
+                there = conn.execute(sa.text("SELECT 1 FROM information_schema.tables WHERE table_schema = :schema "
+                                             "AND table_name = 'events'"), {"schema": schema}).first() is not None
+        finally:
+            engine.dispose()
+    else:  # as shared.config.database_for names it, without making the folder
+        path = Path(config.get("MAWAEED_DATA_DIR") or "./var") / f"{service}.sqlite3"
+        where, there = str(path), path.is_file()
+    if not there:
+        raise CliError(f"no {service} database at {where}: point MAWAEED_DATA_DIR or DATABASE_URL at the suite's "
+                       "(nothing was created)")
+    return open_database(config, service, metadata)
 
 
 def replay(args) -> int:
@@ -68,17 +136,22 @@ def replay(args) -> int:
     import importlib
 
     from shared.auth import service_credentials
-    from shared.dependencies import open_database, service_metadata
+    from shared.dependencies import service_metadata
     from shared.projection import Logs
+    from urllib.error import URLError
     service = args.service if args.projection == "catalogue" else args.projection
-    db = open_database(nameko_config(), service, importlib.import_module(f"services.{service}.projection").metadata)
+    db = open_existing(service, importlib.import_module(f"services.{service}.projection").metadata)
     replay_module = importlib.import_module("shared.catalogue" if args.projection == "catalogue"
                                             else f"services.{service}.replay")
-    direct = (lambda source: open_database(nameko_config(), source, service_metadata())) if args.direct else None
+    direct = (lambda source: open_existing(source, service_metadata())) if args.direct else None
     bar, advance = _log_progress(db, f"replaying {args.projection}")
-    with bar:
-        logs = Logs(db, args.api, direct, service_credentials(nameko_config()).authorization)
-        reports = replay_module.replay(db, logs, advance)
+    try:
+        with bar:
+            logs = Logs(db, args.api, direct, service_credentials(nameko_config()).authorization)
+            reports = replay_module.replay(db, logs, advance)
+    except URLError as exc:
+        raise CliError(f"cannot read the events feed at {args.api}: {exc.reason} (start the suite, pass --api URL, "
+                       "or --direct)") from None
     for report in reports:
         _print_report(report)
     return 0 if all(report.identical for report in reports) else 1
@@ -134,11 +207,18 @@ def export_events(args) -> int:
     """Write a service's events to JSON Lines or Parquet, personal fields pseudonymised unless --clear."""
     from pathlib import Path
 
-    from shared.clock import parse_instant
-    from services.cli.export import export, select
-    from shared.dependencies import open_database
+    from services.cli.export import FORMATS, event_types, export, select
     from shared.eventstore import event_tables
     import sqlalchemy as sa
+    out = Path(args.out)
+    if out.suffix not in FORMATS:
+        raise CliError(f"{out.name}: export writes {' or '.join('name' + f for f in FORMATS)}")
+    if not out.parent.is_dir():
+        raise CliError(f"no folder {out.parent} to write {out.name} into")
+    try:
+        types = event_types(args.service, args.types) if args.types else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     key = None if args.clear else os.environ.get("MAWAEED_EXPORT_KEY")
     if not args.clear and not key:
         print("set MAWAEED_EXPORT_KEY (the key of the pseudonyms; keep it to join exports) or pass --clear",
@@ -146,12 +226,11 @@ def export_events(args) -> int:
         return 2
     metadata = sa.MetaData()
     event_tables(metadata)
-    db = open_database(nameko_config(), args.service, metadata)
-    events = select(db, parse_instant(args.since) if args.since else None,
-                    parse_instant(args.until) if args.until else None, set(args.types.split(",")) if args.types else None)
+    db = open_existing(args.service, metadata)
+    events = select(db, args.since, args.until, types)
     bar, advance = _log_progress(db, f"exporting {args.service}")
     with bar:
-        count = export(events, Path(args.out), key, advance)
+        count = export(events, out, key, advance)
     print(f"wrote {count} {args.service} events to {args.out}" + (" (personal fields in clear)" if args.clear else
                                                                   " (personal fields pseudonymised)"))
     return 0
@@ -161,13 +240,12 @@ def time_travel(args) -> int:
     """The state of a branch's waiting room, or of a slot's bookings, at a past instant, from the log."""
     import json
 
-    from shared.clock import parse_instant
-    from shared.dependencies import open_database
-    instant = parse_instant(args.instant)
+    from shared.clock import LOCAL
+    instant = args.instant
     if args.what == "queue":
         from services.queue import projection
         from services.queue.replay import waiting_room_at
-        db = open_database(nameko_config(), "queue", projection.metadata)
+        db = open_existing("queue", projection.metadata)
         with db.transaction() as uow:
             from shared import catalogue
             if catalogue.load_branch(uow, args.branch) is None:
@@ -176,9 +254,10 @@ def time_travel(args) -> int:
         state = waiting_room_at(db, args.branch, instant)
     else:
         from services.booking import history, projection
-        db = open_database(nameko_config(), "booking", projection.metadata)
-        state = {"branch": args.branch, "service": args.service, "start": args.start, "at": args.instant,
-                 "bookings": history.slot_at(db, args.branch, args.service, parse_instant(args.start), instant)}
+        db = open_existing("booking", projection.metadata)
+        state = {"branch": args.branch, "service": args.service,  # times as the centres read them, +03:00
+                 "start": args.start.astimezone(LOCAL).isoformat(), "at": instant.astimezone(LOCAL).isoformat(),
+                 "bookings": history.slot_at(db, args.branch, args.service, args.start, instant)}
     print(json.dumps(state, ensure_ascii=False, indent=2))
     return 0
 
@@ -186,16 +265,48 @@ def time_travel(args) -> int:
 def erase_person(args) -> int:
     """Forget a person (crypto-shredding): run beside the booking service, against its database."""
     from shared.contracts.fields import CPR_PATTERN
+    from shared.errors import NotFound
     from shared.masking import mask_cpr
-    from shared.dependencies import open_database
     from services.booking import commands, projection
     if not CPR_PATTERN.match(args.cpr):
         print("a CPR is 9 digits, the first four YYMM of birth", file=sys.stderr)
         return 2
-    result = commands.erase(open_database(nameko_config(), "booking", projection.metadata), args.cpr)
+    db = open_existing("booking", projection.metadata)
+    walk_in = _queue_knows(args.cpr)  # a walk-in who never booked is known to the queue only
+    if not walk_in and not commands.known(db, args.cpr):
+        print("nobody with this CPR is known to the suite", file=sys.stderr)  # a typo must not erase anyone
+        return 1
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("erasing cannot be undone: confirm at a terminal, or pass --yes in a script")
+        typed = input(f"Erase {mask_cpr(args.cpr)} for good? Type the last 3 digits of the CPR to confirm: ")
+        if typed.strip() != args.cpr[-3:]:
+            print("not confirmed: nothing was erased", file=sys.stderr)
+            return 1
+    try:
+        result = commands.erase(db, args.cpr, known_elsewhere=walk_in)
+    except NotFound:  # forgotten meanwhile by someone else
+        print("nobody with this CPR is known to the suite", file=sys.stderr)
+        return 1
     print(f"erased {mask_cpr(args.cpr)} (subject {result['subject']}): {result['bookings']} bookings scrubbed; "
           "the other services forget their copies when PersonErased reaches them")
     return 0
+
+
+def _queue_knows(cpr: str) -> bool:
+    """Whether the queue holds a key of the person (their check-ins): read from its database when this machine
+    reaches it, else False (then only booking's knowledge counts)."""
+    import sqlalchemy as sa
+    from shared import vault
+    from shared.dependencies import service_metadata
+    try:
+        db = open_existing("queue", service_metadata())
+    except CliError:
+        return False
+    with db.transaction() as uow:
+        keys = db.metadata.tables["person_keys"]
+        return uow.execute(sa.select(keys.c.subject).where(keys.c.subject == vault.subject_of(cpr))).first() \
+            is not None
 
 
 def audit(args) -> int:
@@ -243,15 +354,17 @@ def issue_token(args) -> int:
 
 def main(argv=None) -> int:
     logs.configure()
-    parser = argparse.ArgumentParser(prog="mawaeed", description=__doc__)
+    parser = OneLineErrors(prog="mawaeed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run services (all of them by default) in this process")
     p_run.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of: {', '.join(SERVICES)}")
     p_run.add_argument("--listen", help="HOST:PORT to serve HTTP on (default: WEB_SERVER_ADDRESS, "
-                                        "else 0.0.0.0:$MAWAEED_PORT, else 0.0.0.0:8000)")
+                                        "else 127.0.0.1:$MAWAEED_PORT, else 127.0.0.1:8000; 0.0.0.0:PORT "
+                                        "to serve the network)")
     p_run.set_defaults(func=run)
     p_gw = sub.add_parser("gateway", help="serve the public API at one base URL in front of separate services")
-    p_gw.add_argument("--listen", default=os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000"))
+    p_gw.add_argument("--listen", default=gateway_address(),
+                      help="HOST:PORT (default: GATEWAY_ADDRESS, else 127.0.0.1:$MAWAEED_PORT, else 127.0.0.1:8000)")
     p_gw.set_defaults(func=gateway)
     p_replay = sub.add_parser("replay", help="rebuild a projection from its log into fresh tables and compare")
     p_replay.add_argument("projection", choices=["availability", "queue", "booking", "notifications", "catalogue"],
@@ -266,6 +379,11 @@ def main(argv=None) -> int:
                           help="read the source logs straight from their services' databases (DATABASE_URL, "
                                "or the SQLite files of MAWAEED_DATA_DIR) instead of the feed")
     p_replay.set_defaults(func=replay)
+    from services.cli import dead_letters
+    dead_letters.register(sub)  # mawaeed dead-letters list|show|replay|discard (RabbitMQ)
+    from services.cli import migrate, verify
+    migrate.register(sub)  # mawaeed migrate [SERVICE...] [--to REV] [--status]
+    verify.register(sub)  # mawaeed verify SERVICE [--from POS]
     p_events = sub.add_parser("events", help="the published events")
     events_sub = p_events.add_subparsers(dest="events_command", required=True)
     p_catalogue = events_sub.add_parser("catalogue", help="write the event catalogue (catalogue.json, README.md)")
@@ -276,14 +394,18 @@ def main(argv=None) -> int:
     p_export = sub.add_parser("export", help="write a service's events to .jsonl or .parquet (pseudonymised)")
     p_export.add_argument("service", choices=LOGGED)
     p_export.add_argument("out", help="the file to write: name.jsonl or name.parquet")
-    p_export.add_argument("--since", help="only events at or after this ISO 8601 instant")
-    p_export.add_argument("--until", help="only events before this ISO 8601 instant")
-    p_export.add_argument("--types", help="only these event types, comma-separated (booking.SlotBooked,...)")
+    p_export.add_argument("--since", type=instant, help="only events at or after this instant (ISO 8601 with an "
+                                                        "offset, e.g. 2026-12-07T00:00:00+03:00)")
+    p_export.add_argument("--until", type=instant, help="only events before this instant (ISO 8601 with an offset)")
+    p_export.add_argument("--types", help="only these event types, comma-separated: SlotBooked,BookingCancelled "
+                                          "(the exported service's) or booking.SlotBooked; an unknown one is refused")
     p_export.add_argument("--clear", action="store_true",
                           help="write CPR, names and contacts as they are (default: keyed hashes, MAWAEED_EXPORT_KEY)")
     p_export.set_defaults(func=export_events)
     p_erase = sub.add_parser("erase", help="forget a person: their CPR, name and contacts read as erased everywhere")
     p_erase.add_argument("cpr")
+    p_erase.add_argument("--yes", action="store_true",
+                         help="do not ask (scripts); at a terminal it asks for the CPR's last 3 digits")
     p_erase.set_defaults(func=erase_person)
     p_audit = sub.add_parser("audit", help="who did what at a branch on a day (the queue's log, with each actor)")
     p_audit.add_argument("--branch", required=True)
@@ -306,19 +428,46 @@ def main(argv=None) -> int:
     at_sub = p_at.add_subparsers(dest="what", required=True)
     p_at_queue = at_sub.add_parser("queue", help="a branch's waiting room")
     p_at_queue.add_argument("branch")
-    p_at_queue.add_argument("instant", help="ISO 8601, e.g. 2026-12-07T10:42:00+03:00")
+    p_at_queue.add_argument("instant", type=instant, help="ISO 8601 with an offset, e.g. 2026-12-07T10:42:00+03:00")
     p_at_slot = at_sub.add_parser("slot", help="the bookings of one slot")
     for name in ("branch", "service"):
         p_at_slot.add_argument(name)
-    p_at_slot.add_argument("start", help="the slot's start, ISO 8601")
-    p_at_slot.add_argument("instant", help="ISO 8601")
+    p_at_slot.add_argument("start", type=instant, help="the slot's start, ISO 8601 with an offset")
+    p_at_slot.add_argument("instant", type=instant, help="ISO 8601 with an offset")
     for p in (p_at_queue, p_at_slot):
         p.set_defaults(func=time_travel)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or []) - set(SERVICES)
     if unknown:
         parser.error(f"unknown service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
-    return args.func(args)
+    return _handled(args)
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """A mistyped command says what is wrong in one line (not the whole usage first); --help has the rest."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _handled(args) -> int:
+    """The subcommand, with what goes wrong in the ordinary course (a mistyped argument, an unreachable feed or
+    database, a missing folder) said in one line on stderr, exit 2, instead of a traceback."""
+    from urllib.error import URLError
+
+    from sqlalchemy.exc import OperationalError
+    try:
+        return args.func(args)
+    except CliError as exc:
+        message, code = str(exc), exc.code
+    except URLError as exc:  # before OSError: it is one
+        message, code = f"cannot reach {getattr(exc, 'url', None) or 'the server'}: {exc.reason}", 2
+    except OperationalError as exc:
+        message, code = f"cannot use the database: {exc.orig}", 2
+    except (OSError, ValueError) as exc:
+        message, code = str(exc) or type(exc).__name__, 2
+    print(f"mawaeed {args.command}: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -110,17 +110,6 @@ def test_an_event_records_who_did_it(db):
     assert from_dict(read.to_dict()).actor == clerk   # through the feed and the broker too
 
 
-def test_a_log_made_before_actors_gains_the_column(backend_config, open_db):
-    """A database from before this change: its events table has no actor column until the service starts."""
-    old = open_db(SERVICE, metadata())
-    append(old, "branch-npra-isa-town", 0, [holiday()])
-    with old.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE events DROP COLUMN actor")
-    reopened = open_db(SERVICE, metadata())
-    with reopened.transaction() as uow:
-        assert [e.actor for e in uow.store.read_all()] == [None]
-
-
 def test_append_at_a_stale_version_raises_and_writes_nothing(db):
     append(db, "s", 0, [holiday(1), holiday(2)])
     for stale in (0, 1, 3, 7):
