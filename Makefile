@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install bench-install run run-distributed services browser test test-browser test-unit test-integration test-e2e bench clean
+.PHONY: install bench-install run run-distributed services browser test test-browser test-faults test-unit test-integration test-e2e bench clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-run: install          ## all services in one process: kombu in-memory, SQLite under ./var, HTTP on :8000
+run: install          ## all services in one process: kombu in-memory, SQLite under ./var, HTTP on 127.0.0.1:8000 (its URL printed once ready)
 	$(BIN)/mawaeed run
 
 run-distributed: install services   ## one process per service on RabbitMQ + PostgreSQL, gateway on :8000
@@ -27,12 +27,17 @@ browser:              ## Debian's Chromium and axe-core, for the tests of the pa
 	deploy/ensure-browser.sh
 
 # The pages in a browser run in a second pytest process after the others (side by side on two cores they would
-# slow the timing-sensitive end-to-end tests); both always run, and either failing fails `make test`.
-test: install services browser   ## every test: unit, contract, integration, end-to-end and the pages in a browser
-	@rc=0; $(BIN)/pytest -q --ignore=tests/browser || rc=$$?; $(BIN)/pytest -q tests/browser || rc=$$?; exit $$rc
+# slow the timing-sensitive end-to-end tests), the faults in a third (they start their own RabbitMQ node and
+# PostgreSQL cluster, and load the machine); all three always run, and any failing fails `make test`.
+test: install services browser   ## every test: unit, contract, integration, end-to-end, the pages in a browser, faults
+	@rc=0; $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/faults || rc=$$?; \
+	$(BIN)/pytest -q tests/browser || rc=$$?; $(BIN)/pytest -q tests/faults || rc=$$?; exit $$rc
 
 test-browser: install services browser   ## the pages in Chromium; MAWAEED_SCREENSHOTS=docs/screenshots keeps the best shots
 	$(BIN)/pytest -q tests/browser
+
+test-faults: install services   ## faults under load (broker down, database restart, kills, backlog, redelivery) on their own RabbitMQ and PostgreSQL
+	$(BIN)/pytest -q tests/faults
 
 bench-install: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
