@@ -198,7 +198,8 @@ def record_discard(path: Path, message, queue: str, reason: str) -> dict:
         "reason": reason,
         **summary(message, queue),
         "body": mask_personal(body) if body is not None else None,
-        "body_sha256": hashlib.sha256(message.body).hexdigest(),
+        "body_sha256": hashlib.sha256(message.body if isinstance(message.body, bytes)
+                                      else str(message.body).encode("utf-8")).hexdigest(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
