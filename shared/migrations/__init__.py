@@ -16,7 +16,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # its registrations, at import: noise
+# Alembic says every step at INFO ("Context impl SQLiteImpl.", each revision's whole docstring): this module says
+# one line per database that moved instead.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
@@ -118,7 +122,10 @@ def migrate(engine: sa.Engine, schema: str | None, service: str, to: str = "head
                 command.downgrade(config, to)
             else:
                 command.upgrade(config, to)
-            return found, _current(conn, schema)
+            now = _current(conn, schema)
+            if now != found.current:
+                log.info("%s: database migrated %s -> %s", service, found.current or "(new)", now)
+            return found, now
 
 
 def _revisions(scripts: ScriptDirectory) -> list[str]:
