@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install bench-install run run-distributed services browser test test-browser test-faults test-unit test-integration test-e2e bench clean
+.PHONY: install bench-install run run-distributed services browser tools test test-browser test-faults test-unit test-integration test-e2e bench clean
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -26,10 +26,15 @@ services:             ## RabbitMQ (with management), PostgreSQL and Redis answer
 browser:              ## Debian's Chromium and axe-core, for the tests of the pages in a real browser
 	deploy/ensure-browser.sh
 
+tools:                ## promtool (Debian's prometheus package), for the checks of deploy/observability/
+	deploy/ensure-tools.sh
+
 # The pages in a browser run in a second pytest process after the others (side by side on two cores they would
 # slow the timing-sensitive end-to-end tests), the faults in a third (they start their own RabbitMQ node and
 # PostgreSQL cluster, and load the machine); all three always run, and any failing fails `make test`.
-test: install services browser   ## every test: unit, contract, integration, end-to-end, the pages in a browser, faults
+# Under `make test` the observability checks need promtool (tools): missing, they fail rather than skip.
+test: export MAWAEED_REQUIRE_TOOLS = 1
+test: install services browser tools   ## every test: unit, contract, integration, end-to-end, the pages in a browser, faults
 	@rc=0; $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/faults || rc=$$?; \
 	$(BIN)/pytest -q tests/browser || rc=$$?; $(BIN)/pytest -q tests/faults || rc=$$?; exit $$rc
 

@@ -23,6 +23,7 @@ WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 2))" .venv/bin/mawaeed run booking & pid
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 3))" .venv/bin/mawaeed run queue & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 4))" .venv/bin/mawaeed run notifications & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 5))" .venv/bin/mawaeed run web & pids+=($!)
+export INSIGHTS_URL="http://127.0.0.1:$((PORT + 6))"; WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 6))" .venv/bin/mawaeed run insights & pids+=($!)
 # The gateway prints "Mawaeed is ready: http://localhost:PORT/" once the whole suite is: that is the URL to open
 # (each service's own line only says it is ready behind the gateway). Loopback only unless GATEWAY_ADDRESS says.
 .venv/bin/mawaeed gateway --listen "${GATEWAY_ADDRESS:-127.0.0.1:$PORT}" & pids+=($!)

@@ -79,7 +79,7 @@ def nameko_config(env=os.environ) -> dict:
 # ports deploy/run-distributed.sh gives them.
 UPSTREAM_DEFAULTS = {"availability": "http://127.0.0.1:8001", "booking": "http://127.0.0.1:8002",
                      "queue": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004",
-                     "web": "http://127.0.0.1:8005"}
+                     "web": "http://127.0.0.1:8005", "insights": "http://127.0.0.1:8006"}
 
 
 def gateway_address(env=os.environ) -> str:

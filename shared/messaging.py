@@ -51,6 +51,7 @@ class EventSubscriber(Consumer):
         self.subscription = SUBSCRIPTIONS[self.subscription_name]
         self.queue = self.subscription.queue()
         self._inbox = LightQueue()
+        self.lag = metrics.ConsumerLag(self.subscription_name)
         super().setup()
 
     def start(self):
@@ -74,6 +75,7 @@ class EventSubscriber(Consumer):
         self._applier.kill()  # what it had not acked yet the broker delivers again
 
     def handle_message(self, body, message):
+        self.lag.received(body)
         self._inbox.put((body, message))  # the consumer thread only queues: applying happens in order below
 
     def _apply_in_order(self):
@@ -85,12 +87,14 @@ class EventSubscriber(Consumer):
                 event = upcast(from_dict(body))
             except Exception as exc:  # a poison message (ContractError, or worse): no retry can fix it
                 self._dead_letter(message, body, f"contract: {exc}")
+                self.lag.finished(body)
                 continue
             failure = self._apply(event, self.unpack_message_headers(message))
             if failure is None:
                 self.queue_consumer.ack_message(message)
             else:
                 self._dead_letter(message, body, failure)
+            self.lag.finished(body)
 
     def _catch_up(self) -> None:
         """Apply what the source logged after the last event this subscription processed."""
@@ -102,13 +106,17 @@ class EventSubscriber(Consumer):
         credentials = service_credentials(self.container.config)
         for attempt in range(1, 31):
             after = storage.db.last_processed_position(self.subscription_name)
+            self.lag.head, self.lag.done = max(self.lag.head, after), max(self.lag.done, after)
             try:
                 applied = 0
                 for event in read_feed(feed_url, source, after, authorization=credentials.authorization):
                     if event.type in types:
+                        body = {"position": event.position, "occurred_at": event.occurred_at.isoformat()}
+                        self.lag.received(body)
                         failure = self._apply(event, {})
                         if failure:
                             self._dead_letter(None, event.to_dict(), failure)
+                        self.lag.finished(body)
                         applied += 1
                 if applied:
                     log.info("%s caught up on %d events of %s from its log", self.subscription_name, applied, source)

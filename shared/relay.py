@@ -73,6 +73,7 @@ class Relay:
             except Exception:  # broker or database down: keep the events, back off, try again
                 failures += 1
                 metrics.RELAY_ERRORS.labels(self.service).inc()
+                self._count_outbox()  # the depth keeps growing while the broker is down: show it
                 log.exception("relay of %s failed (attempt %d); events stay in the outbox", self.service, failures)
                 self._disconnect(graceful=False)
                 eventlet.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
@@ -129,6 +130,14 @@ class Relay:
             log.warning("the broker refused (nack) %d of %d events of %s; they stay in the outbox for the next round",
                         len(self._nacked), len(events), self.service)
         return len(self._acked)
+
+    def _count_outbox(self) -> None:
+        try:
+            with self.db.engine.connect() as conn:
+                pending = conn.execute(sa.select(sa.func.count()).select_from(self.db.tables["outbox"])).scalar_one()
+        except Exception:  # the database is down too: the gauge keeps its last value
+            return
+        metrics.OUTBOX_PENDING.labels(self.service).set(pending)
 
     def _wait_for_confirms(self) -> None:
         """Read the broker's acks and nacks until every publish of the batch has one; raise after the timeout

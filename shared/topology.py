@@ -129,6 +129,16 @@ SUBSCRIPTIONS = {s.name: s for s in [
                  ("queue.CustomerCheckedIn", "queue.TicketCalled", "queue.TicketRecalled", "queue.TicketServed",
                   "queue.TicketNoShow", "queue.TicketTransferred", "queue.TicketClosedOut", "queue.CounterOpened",
                   "queue.CounterClosed", "queue.DayClosed"), live_only=True),
+    # insights sums bookings, visits and counter hours into figures (services/insights/); a copy of the catalogue
+    # for places offered and scopes
+    Subscription("insights.bookings", "booking",
+                 ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",
+                  "booking.BookingExpired")),
+    Subscription("insights.queue", "queue",
+                 ("queue.CustomerCheckedIn", "queue.TicketCalled", "queue.TicketRecalled", "queue.TicketServed",
+                  "queue.TicketNoShow", "queue.TicketTransferred", "queue.TicketClosedOut",
+                  "queue.SatisfactionRated", "queue.CounterOpened", "queue.CounterClosed", "queue.DayClosed")),
+    Subscription("insights.catalogue", "availability", tuple(types_of("availability"))),
 ]}
 
 

@@ -22,6 +22,7 @@ SERVICES = {
     "queue": "services.queue.service:QueueService",
     "notifications": "services.notifications.service:NotificationsService",
     "web": "services.web.service:WebService",   # the pages: no log of its own, only the others' API
+    "insights": "services.insights.service:InsightsService",  # figures; a database, its log stays empty
 }
 LOGGED = [name for name in SERVICES if name != "web"]  # the services with an event log
 
@@ -367,9 +368,9 @@ def main(argv=None) -> int:
                       help="HOST:PORT (default: GATEWAY_ADDRESS, else 127.0.0.1:$MAWAEED_PORT, else 127.0.0.1:8000)")
     p_gw.set_defaults(func=gateway)
     p_replay = sub.add_parser("replay", help="rebuild a projection from its log into fresh tables and compare")
-    p_replay.add_argument("projection", choices=["availability", "queue", "booking", "notifications", "catalogue"],
+    p_replay.add_argument("projection", choices=["availability", "queue", "booking", "notifications", "insights", "catalogue"],
                           help="availability: slot counts from the booking log; queue: every waiting room; "
-                               "booking: the bookings table; notifications: the messages; "
+                               "booking: the bookings table; notifications: the messages; insights: its rows; "
                                "catalogue: a service's copy of the catalogue (--service)")
     p_replay.add_argument("--service", default="booking", choices=LOGGED,
                           help="whose catalogue projection to rebuild (replay catalogue)")
@@ -384,6 +385,12 @@ def main(argv=None) -> int:
     from services.cli import migrate, verify
     migrate.register(sub)  # mawaeed migrate [SERVICE...] [--to REV] [--status]
     verify.register(sub)  # mawaeed verify SERVICE [--from POS]
+    from services.cli import simulate
+    simulate.register(sub)  # mawaeed simulate --branch B --date D [--speed] [--api] [--seed] [--scale]
+    from services.cli import report
+    report.register(sub)  # mawaeed report --branch B|--directorate D --month YYYY-MM --out name.html|.pdf
+    from services.cli import insights
+    insights.register(sub)  # mawaeed insights --branch B|--directorate D|--all --from --to [--by] [--format]
     p_events = sub.add_parser("events", help="the published events")
     events_sub = p_events.add_subparsers(dest="events_command", required=True)
     p_catalogue = events_sub.add_parser("catalogue", help="write the event catalogue (catalogue.json, README.md)")

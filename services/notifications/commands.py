@@ -11,7 +11,7 @@ from email.utils import parseaddr
 
 from eventlet.greenpool import GreenPool
 
-from shared import catalogue
+from shared import catalogue, metrics
 from shared.schedule import local_day, with_former_services
 from services.queue import feedback
 from shared.events import Event, NewEvent
@@ -122,6 +122,7 @@ def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int
             log.error("%s %s to %s failed for good after %d attempts: %s", item["kind"], item["channel"], masked,
                       attempts, exc)
             _record(db, item, "NotificationFailed", {"reason": str(exc)[:500], "attempts": attempts})
+            metrics.NOTIFICATIONS_FAILED.labels(item["channel"]).inc()
             return 1
         log.warning("%s %s to %s failed (attempt %d of %d), retrying: %s", item["kind"], item["channel"], masked,
                     attempts, outbound.settings.max_attempts, exc)

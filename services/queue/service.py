@@ -17,6 +17,7 @@ from shared.openapi import documented
 from services.queue import answers
 from shared.web import api, parse_json, parse_query
 from services.queue import audit, commands, projection, view
+from services.queue.metrics import LiveMetrics
 
 MANAGERS = ("branch_manager", "directorate_admin")
 
@@ -85,6 +86,7 @@ class QueueService:
     db = Storage(projection.metadata)
     guard = Guard()
     config = Config()
+    live_metrics = LiveMetrics()  # the waiting rooms' figures on /metrics, read when scraped
 
     # -- what the queue learns from the other services -------------------------------------------------
     @subscribe(projection.BOOKINGS_CONSUMER)

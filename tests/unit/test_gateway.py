@@ -161,7 +161,8 @@ def test_health_names_each_service_that_fails_or_does_not_answer(stand_ins, star
     response = requests.get(f"{gateway}/health", timeout=10)
     assert response.status_code == 503
     assert response.json() == {"status": "failing", "services": {
-        "availability": "ok", "booking": "failing", "queue": "not answering", "notifications": "ok", "web": "ok"}}
+        "availability": "ok", "booking": "failing", "queue": "not answering", "notifications": "ok", "web": "ok",
+        "insights": "ok"}}
 
 
 def test_a_live_stream_is_relayed_as_it_comes(start_gateway):
