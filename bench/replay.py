@@ -87,7 +87,7 @@ def generate(size: int, rng: random.Random, people: tuple, live: dict):
     for slot in slots:
         by_service.setdefault(slot[1:3], []).append(slot)
     clear, sealed, _ = people
-    counts, bookings, active, versions = {}, {}, [], {}
+    counts, bookings, active, versions, cancelled = {}, {}, [], {}, []
     occurred = datetime(2026, 12, 1, 6, tzinfo=UTC)
     for position in range(1, size + 1):
         occurred += timedelta(seconds=rng.randint(1, 20))
@@ -134,10 +134,12 @@ def generate(size: int, rng: random.Random, people: tuple, live: dict):
         stream = schedule.slot_stream(branch, service, start)
         versions[stream] = versions.get(stream, 0) + 1
         event_id = str(uuid.uuid4())
+        if type_ == "booking.BookingCancelled":  # availability keeps when each place was freed (release delay)
+            cancelled.append((event_id, branch, service, to_db(start), to_db(occurred)))
         yield (position, event_id, stream, versions[stream], type_, 2 if type_ == "booking.SlotBooked" else 1,
                to_db(occurred), event_id, None, directorate,
                json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-    live["counts"], live["bookings"] = counts, bookings
+    live["counts"], live["bookings"], live["cancelled"] = counts, bookings, cancelled
 
 
 def copy(db: Database, table: str, columns: list[str], rows, chunk: int = 50_000) -> int:
@@ -185,6 +187,8 @@ def write_log(prefix: str, size: int, seed: int = 6) -> None:
          (row[:15] for row in live["bookings"].values()))
     copy(dbs["availability"], "slot_bookings", ["branch", "service", "start", "booked"],
          ((b, s, to_db(t), n) for (b, s, t), n in live["counts"].items()))
+    copy(dbs["availability"], "cancelled_places", ["event_id", "branch", "service", "start", "cancelled_at"],
+         iter(live["cancelled"]))
     with dbs["booking"].transaction() as uow:  # the store opens what was sealed here
         first = uow.store.read_all(limit=1)[0].payload["person"]
     assert first["cpr"] in {p["cpr"] for p in persons[0]} and first["name"] in NAMES, first

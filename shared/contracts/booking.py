@@ -92,5 +92,7 @@ class BookingCancelledV2(BookingCancelledV1):
 
 @upcaster("booking.BookingCancelled", 1)
 def booking_cancelled_v1_to_v2(payload: dict) -> dict:
-    """Before v2 only the person cancelled (the contract allowed the centre and the system, who never said why)."""
-    return {**payload, "reason": "requested" if payload["cancelled_by"] == "person" else "unspecified"}
+    """Before v2 only the person cancelled (the contract allowed the centre and the system, who never said why).
+    A replay may read only some fields of the log (a projection's own); without `cancelled_by` the reason is
+    unknown, and no projection that reads so little asks for it."""
+    return {**payload, "reason": "requested" if payload.get("cancelled_by") == "person" else "unspecified"}
