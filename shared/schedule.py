@@ -9,6 +9,10 @@ have no periods; times are local (Asia/Bahrain) and stored in UTC.
 The catalogue also shrinks: a withdrawn service leaves `services` (its names stay in `withdrawn_services`, for
 words about the bookings it had), a retired branch is marked `retired` (names and services kept for history, but
 no slots, not listed, not bookable) until it is registered again, and a cancelled holiday opens its day again.
+
+The waiting-time targets travel in the queue policy (QueuePolicySet v2 `targets`); `wait_targets` reads them, over
+the defaults defined once here (DEFAULT_WAIT_TARGETS), for the insights figures, the live queue metrics and the
+monthly report alike.
 """
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,6 +21,12 @@ from shared.clock import LOCAL, UTC
 from shared.errors import NotFound
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # the keys of a branch's week
+
+# The waiting-time targets when the catalogue sets none: appointments called within 10 minutes of checking in,
+# walk-ins within 30, and 80% of the people served within them (the service level). The catalogue's `queue.targets`
+# (a branch's own over the defaults, a service's own under `services`) overrides any of them; a QueuePolicySet v1
+# (before targets travelled) is upcast with these.
+DEFAULT_WAIT_TARGETS = {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 30, "service_level": 0.8}
 
 
 def _registered(doc: dict, p: dict) -> None:
@@ -198,6 +208,21 @@ def require_service(branch: dict | None, branch_id: str, service_id: str) -> dic
         raise NotFound(f"The branch {branch_id!r} does not offer {service_id!r}.", code="UNKNOWN_SERVICE",
                        message_ar="الخدمة المطلوبة غير متوفرة في هذا الفرع.")
     return branch["services"][service_id]
+
+
+def wait_targets(branch: dict | None, service: str | None = None) -> dict:
+    """The waiting-time targets of a service at a branch: {"appointment": minutes, "walk_in": minutes,
+    "service_level": share}. From the branch document's `queue.targets` (the service's own under `services` over
+    the branch's), else DEFAULT_WAIT_TARGETS; no branch (or no service) gives the branch's (or the defaults)."""
+    targets = ((branch or {}).get("queue") or {}).get("targets") or {}
+    own = (targets.get("services") or {}).get(service) or {} if service is not None else {}
+
+    def value(key):
+        found = own.get(key, targets.get(key))
+        return DEFAULT_WAIT_TARGETS[key] if found is None else found
+
+    return {"appointment": value("appointment_wait_minutes"), "walk_in": value("walk_in_wait_minutes"),
+            "service_level": value("service_level")}
 
 
 def release_delay(branch: dict) -> timedelta:

@@ -15,15 +15,31 @@ import yaml
 from shared.contracts import latest_version, validated_payload
 from shared.events import NewEvent
 from shared.errors import ContractError
+from shared.schedule import DEFAULT_WAIT_TARGETS
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yml")
 DEFAULT_QUEUE_POLICY = {"check_in_early_minutes": 30, "check_in_late_minutes": 30, "on_time_grace_minutes": 10,
                         "appointments_per_walk_in": 3, "max_recalls": 2, "recall_interval_seconds": 60,
-                        "walk_ins_per_service": 40}
+                        "walk_ins_per_service": 40, "targets": DEFAULT_WAIT_TARGETS}
 
 
 class CatalogueError(Exception):
     pass
+
+
+def _targets(defaults: dict, branch: dict, services: dict) -> dict:
+    """A branch's waiting-time targets: the catalogue's `queue.targets` (over DEFAULT_WAIT_TARGETS) with the
+    branch's own over them, key by key, and a service's own under `services` (only for services it offers here)."""
+    merged = {**defaults, **branch}
+    per_service = {}
+    for source in (defaults.get("services") or {}, branch.get("services") or {}):
+        for service_id, own in source.items():
+            per_service[service_id] = {**per_service.get(service_id, {}), **own}
+    merged.pop("services", None)
+    offered = {sid: own for sid, own in sorted(per_service.items()) if sid in services and own}
+    if offered:
+        merged["services"] = offered
+    return merged
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,7 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
     try:
         window = catalogue.get("booking_window", {})
         queue_defaults = {**DEFAULT_QUEUE_POLICY, **(catalogue.get("queue") or {})}
+        target_defaults = {**DEFAULT_WAIT_TARGETS, **((catalogue.get("queue") or {}).get("targets") or {})}
         patterns = catalogue.get("opening_hours", {})
         holidays = {str(h["date"]): {"name_en": h["name_en"], "name_ar": h["name_ar"]}
                     for h in catalogue.get("holidays", [])}
@@ -69,6 +86,8 @@ def desired(catalogue: dict) -> tuple[dict, dict]:
                 quotas = branch_queue.pop("walk_in_quota", {})
                 per_service = branch_queue.pop("walk_ins_per_service")
                 branch_queue["walk_in_quota"] = {sid: quotas.get(sid, per_service) for sid in services}
+                branch_queue["targets"] = _targets(target_defaults, (b.get("queue") or {}).get("targets") or {},
+                                                   services)
                 branches[b["id"]] = {
                     "id": b["id"], "directorate": d["id"], "name_en": b["name_en"], "name_ar": b["name_ar"],
                     "address_en": b["address_en"], "address_ar": b["address_ar"],

@@ -9,9 +9,11 @@ hours to 2) so that the same rows always give the same answer, whoever sums them
 import math
 from statistics import mean, median
 
-# Waiting-time targets when the catalogue sets none (minutes). The catalogue's queue policy travels in
-# QueuePolicySet, whose contract has no targets yet: a branch document with `queue.targets` overrides these.
-DEFAULT_TARGETS = {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 30}
+from shared.schedule import wait_targets  # the waiting-time targets (and their defaults), defined once
+
+# The targets when no branch is given: the defaults (10 minutes for appointments, 30 for walk-ins). A branch's
+# come from its queue policy (QueuePolicySet v2 `targets`): wait_targets(branch_document, service).
+DEFAULT_TARGETS = wait_targets(None)
 KINDS = ("appointment", "walk_in")
 WAIT_BANDS = (("0-10", 0, 10), ("10-20", 10, 20), ("20-30", 20, 30), ("30-60", 30, 60), ("60+", 60, None))
 SCORES = ("1", "2", "3", "4", "5")
@@ -33,14 +35,6 @@ def nearest_rank(values: list[float], percent: float) -> float | None:
 
 def _minutes(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-def targets_for(branch: dict | None, service: str) -> dict:
-    """The waiting-time targets of a service at a branch: the branch document's `queue.targets` (a default
-    and per-service overrides under `services`), else DEFAULT_TARGETS."""
-    targets = ((branch or {}).get("queue") or {}).get("targets") or {}
-    per_service = (targets.get("services") or {}).get(service) or {}
-    return {key: per_service.get(key, targets.get(key, default)) for key, default in DEFAULT_TARGETS.items()}
 
 
 # -- bookings (by the day of the appointment) -----------------------------------------------------------------
@@ -103,12 +97,13 @@ def arrivals_on_time_share(visits: list[dict]) -> float | None:
 
 
 def _within_target(visit: dict, targets) -> bool:
-    return visit["wait_seconds"] <= targets(visit)[f"{visit['kind']}_wait_minutes"] * 60
+    return visit["wait_seconds"] <= targets(visit)[visit["kind"]] * 60
 
 
 def service_level(visits: list[dict], targets=lambda visit: DEFAULT_TARGETS) -> dict:
     """Per kind and for all: served visits whose wait ≤ the target of their kind ÷ served visits.
-    `targets(visit)` gives the targets that hold for a visit (its branch's and service's)."""
+    `targets(visit)` gives the targets that hold for a visit (its branch's and service's: shared.schedule.wait_targets
+    of its branch document and service, {"appointment": minutes, "walk_in": minutes, ...})."""
     served = [v for v in visits if v["served"]]
     result = {}
     for kind in KINDS:

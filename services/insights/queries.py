@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from shared.clock import from_db
 from shared.errors import NotFound
 from shared.eventstore import Database
-from shared.schedule import slots
+from shared.schedule import slots, wait_targets
 from services.insights import figures
 from services.insights.projection import bookings, counter_sessions, visits
 
@@ -106,7 +106,7 @@ def report(db: Database, scope: dict, start: date, end: date, by: str, service: 
         day += timedelta(days=1)
 
     def targets(visit):
-        return figures.targets_for(branches.get(visit["branch"]), visit["service"])
+        return wait_targets(branches.get(visit["branch"]), visit["service"])
 
     def figures_of(first: date, last: date) -> dict:
         inside = lambda row: first.isoformat() <= row["day"] <= last.isoformat()  # noqa: E731

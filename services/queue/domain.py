@@ -34,6 +34,9 @@ class Policy:
     max_recalls: int = 2
     recall_interval_seconds: int = 60
     walk_in_quota: dict = field(default_factory=dict)
+    # the waiting-time targets the branch is measured against (shared.schedule.wait_targets): they do not change
+    # who is called next, they travel with the policy (QueuePolicySet v2)
+    targets: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, branch: dict) -> "Policy":

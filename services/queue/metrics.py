@@ -25,8 +25,7 @@ from prometheus_client.registry import Collector
 
 from shared import catalogue
 from shared.clock import clock, from_db
-from shared.schedule import is_open, local_day
-from services.insights.figures import targets_for  # the wait targets, defined once for both figures
+from shared.schedule import is_open, local_day, wait_targets  # the wait targets: as /api/v1/insights and the report
 from services.queue.projection import counters, days, tickets
 
 CACHE_SECONDS = 5.0
@@ -45,8 +44,9 @@ FAMILIES = {  # name -> (help, labels)
 
 def target_seconds(branch: dict, service: str, kind: str) -> float:
     """How long a visit of `kind` (appointment, walk_in) may wait for `service` at `branch` and count as served
-    within target: the branch's queue policy `targets` where set, else 10 and 30 minutes (as /api/v1/insights)."""
-    return 60.0 * targets_for(branch, service)[f"{kind}_wait_minutes"]
+    within target: the branch's queue policy `targets` where set, else 10 and 30 minutes (shared.schedule.wait_targets,
+    as /api/v1/insights)."""
+    return 60.0 * wait_targets(branch, service)[kind]
 
 
 def figures(db, now) -> dict[str, list[tuple[tuple[str, ...], float]]]:

@@ -18,17 +18,18 @@ from markupsafe import Markup, escape
 
 from services.reports import charts
 from shared.clock import LOCAL
+from shared.schedule import wait_targets
 
 FONTS = Path(__file__).resolve().parent.parent / "web" / "static" / "fonts"
 CATALOGUE = Path(__file__).resolve().parent.parent / "availability" / "catalogue.yml"
 
-# The targets, in this one place; a catalogue's top-level `targets:` mapping overrides any of them (same keys).
-# Service level: the share of people called within `minutes` of checking in, per kind of visit. Waits: the median
-# within the service level's minutes and the 90th percentile within twice them. "min": at least; "max": at most.
-# A figure with no target here (the counts) is shown "for information".
+# The report's targets, in this one place but for the service level's, which come from the catalogue's queue
+# policy through shared.schedule.wait_targets (the same the insights service measures against); a catalogue's
+# top-level `targets:` mapping overrides any of them (same keys). Service level: the share of people called within
+# `minutes` of checking in, per kind of visit. Waits: the median within the service level's minutes and the 90th
+# percentile within twice them. "min": at least; "max": at most. A figure with no target (the counts) is shown
+# "for information".
 TARGETS = {
-    "service_level": {"appointment": {"minutes": 10, "share": 0.8}, "walk_in": {"minutes": 30, "share": 0.8},
-                      "all": {"share": 0.8}},
     "slot_utilisation": {"min": 0.75},
     "arrivals_on_time_share": {"min": 0.85},
     "no_show_rate": {"max": 0.10},
@@ -154,9 +155,8 @@ COMPARED = ["served", "service_level.all", "service_level.appointment", "service
 
 
 def targets(catalogue_path: str | Path | None = None, branch: str | None = None) -> dict:
-    """The targets: the defaults above, then the waiting minutes the insights service measures the service level
-    against (the catalogue's `queue.targets`, a branch's own over them), then the catalogue's `targets:`."""
-    merged = copy.deepcopy(TARGETS)
+    """The targets: the service level's as the insights service measures it (shared.schedule.wait_targets of the
+    catalogue's `queue.targets`, a branch's own over them), the others above, then the catalogue's `targets:`."""
     path = Path(catalogue_path) if catalogue_path else CATALOGUE
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -167,9 +167,11 @@ def targets(catalogue_path: str | Path | None = None, branch: str | None = None)
         for place in directorate.get("branches") or []:
             if place.get("id") == branch:
                 queue_targets.update((place.get("queue") or {}).get("targets") or {})
-    for kind in ("appointment", "walk_in"):
-        if queue_targets.get(f"{kind}_wait_minutes") is not None:
-            merged["service_level"][kind]["minutes"] = queue_targets[f"{kind}_wait_minutes"]
+    wait = wait_targets({"queue": {"targets": queue_targets}})
+    merged = {"service_level": {"appointment": {"minutes": wait["appointment"], "share": wait["service_level"]},
+                                "walk_in": {"minutes": wait["walk_in"], "share": wait["service_level"]},
+                                "all": {"share": wait["service_level"]}},
+              **copy.deepcopy(TARGETS)}
     _merge(merged, document.get("targets") or {})
     return merged
 

@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate
 
 from shared.contracts import contract, upcaster
 from shared.contracts.fields import Id, Name
-from shared.schedule import WEEKDAYS
+from shared.schedule import DEFAULT_WAIT_TARGETS, WEEKDAYS
 
 HHMM = validate.Regexp(r"([01][0-9]|2[0-3]):[0-5][0-9]\Z")  # ASCII digits; \Z: no trailing newline
 
@@ -97,6 +97,33 @@ class QueuePolicySetV1(Schema):
     recall_interval_seconds = fields.Integer(required=True, validate=validate.Range(min=0, max=3600))
     walk_in_quota = fields.Dict(keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0)),
                                 required=True)
+
+
+class ServiceWaitTargets(Schema):
+    """Waiting-time targets: minutes from checking in to the first call, per kind of visit, and the share of the
+    people served that should be called within them (the service level). Each is optional: what is left out
+    holds from the level above (a service's from its branch's, a branch's from the defaults)."""
+    appointment_wait_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=1440))
+    walk_in_wait_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=1440))
+    service_level = fields.Float(validate=validate.Range(min=0, max=1))
+
+
+class WaitTargets(ServiceWaitTargets):
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceWaitTargets))
+
+
+@contract("availability.QueuePolicySet", 2,
+          "How a branch runs its waiting room: the check-in window, walk-in quotas, fairness and recalls, and the "
+          "waiting-time targets it is measured against (optional: 10 minutes for appointments, 30 for walk-ins, "
+          "80% within them, where not set).")
+class QueuePolicySetV2(QueuePolicySetV1):
+    targets = fields.Nested(WaitTargets, load_default=lambda: dict(DEFAULT_WAIT_TARGETS))  # left out: the defaults
+
+
+@upcaster("availability.QueuePolicySet", 1)
+def queue_policy_set_v1_to_v2(payload: dict) -> dict:
+    """Before v2 no targets travelled: the defaults, the targets every branch was measured against."""
+    return {**payload, "targets": dict(DEFAULT_WAIT_TARGETS)}
 
 
 # -- the catalogue shrinks: what the file no longer has (catalogue_file.changes) ---------------------------

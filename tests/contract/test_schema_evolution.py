@@ -356,3 +356,122 @@ def test_the_shrinking_catalogue_events_round_trip_and_reach_every_catalogue_cop
     assert event.type in schedule.STEPS   # the one fold every copy of the catalogue uses
     for consumer in ("booking.catalogue", "queue.catalogue", "notifications.catalogue"):
         assert event.type in SUBSCRIPTIONS[consumer].types
+
+
+def test_an_old_cancellation_read_with_only_a_projections_fields_still_upcasts():
+    """A replay reads only the fields its projection uses (availability: branch, service, start...): an old
+    BookingCancelled without `cancelled_by` still comes up to the latest version, its reason unknown."""
+    old = Event(event_id=str(uuid.uuid4()), type="booking.BookingCancelled", version=1, stream_id="slot-x",
+                stream_version=2, position=2, occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
+                correlation_id=str(uuid.uuid4()), causation_id=None, directorate="npra",
+                payload={"branch": "npra-isa-town", "service": "passport-renewal",
+                         "start": "2026-12-07T09:00:00+03:00"})
+    latest = upcast(old)
+    assert latest.version == latest_version("booking.BookingCancelled")
+    assert latest.payload["reason"] == "unspecified" and latest.payload["branch"] == "npra-isa-town"
+
+
+# -- availability.QueuePolicySet v2 adds the waiting-time targets ------------------------------------------------
+
+QUEUE_POLICY_SET = "availability.QueuePolicySet"
+DEFAULT_TARGETS = {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 30, "service_level": 0.8}
+
+
+def test_queue_policy_set_is_at_version_2_and_the_catalogue_sync_writes_it_with_targets():
+    assert latest_version(QUEUE_POLICY_SET) == 2
+    policies = [c.event for c in catalogue_file.changes(catalogue_file.read(), {}, {})
+                if c.event.type == QUEUE_POLICY_SET]
+    assert len(policies) == 13 and {e.version for e in policies} == {0}   # 0: the latest
+    for new in policies:
+        assert validated_payload(QUEUE_POLICY_SET, 2, new.payload) == new.payload
+        assert new.payload["targets"] == DEFAULT_TARGETS
+
+
+def test_the_v1_queue_policy_golden_upcasts_to_a_v2_with_the_default_targets():
+    data = golden("availability.QueuePolicySet.v1")
+    old = from_dict(data)
+    new = upcast(old)
+    assert new.wire_name == "availability.QueuePolicySet.v2"
+    assert new.payload == {**data["payload"], "targets": DEFAULT_TARGETS}
+    assert validated_payload(QUEUE_POLICY_SET, 2, new.payload) == new.payload
+    assert "targets" not in old.payload   # the stored event is left alone
+    # folded, old or upcast, the branch is measured against the same targets
+    assert schedule.wait_targets(schedule.apply(None, new), "passport-renewal") == \
+        schedule.wait_targets(schedule.apply(None, old), "passport-renewal") == \
+        {"appointment": 10, "walk_in": 30, "service_level": 0.8}
+
+
+def test_the_v2_queue_policy_golden_round_trips_and_folds_its_targets():
+    data = golden("availability.QueuePolicySet.v2")
+    event = from_dict(data)
+    assert upcast(event) is event and event.to_dict() == data
+    doc = schedule.apply(None, event)
+    assert doc["queue"]["targets"] == data["payload"]["targets"]
+    assert schedule.wait_targets(doc, "passport-renewal") == {"appointment": 10, "walk_in": 20, "service_level": 0.8}
+    assert schedule.wait_targets(doc, "residence-permit") == {"appointment": 10, "walk_in": 30, "service_level": 0.8}
+
+
+def test_v2_targets_default_and_each_of_them_is_optional():
+    data = golden("availability.QueuePolicySet.v2")
+    without = {k: v for k, v in data["payload"].items() if k != "targets"}
+    assert validated_payload(QUEUE_POLICY_SET, 2, without) == {**without, "targets": DEFAULT_TARGETS}
+    assert schedule.wait_targets(schedule.apply(None, from_dict({**data, "payload": without}))) == \
+        {"appointment": 10, "walk_in": 30, "service_level": 0.8}   # read as sent, it folds to the same defaults
+    partial = {**without, "targets": {"walk_in_wait_minutes": 25}}
+    assert validated_payload(QUEUE_POLICY_SET, 2, partial) == partial
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.update(appointment_wait_minutes=0), lambda t: t.update(walk_in_wait_minutes="30"),
+    lambda t: t.update(service_level=1.2), lambda t: t.update(service_level=-0.1), lambda t: t.update(colour="red"),
+    lambda t: t["services"]["passport-renewal"].update(walk_in_wait_minutes=0),
+    lambda t: t["services"]["passport-renewal"].update(services={}), lambda t: t.update(services=[])])
+def test_v2_refuses_wrong_targets(change):
+    data = golden("availability.QueuePolicySet.v2")
+    change(data["payload"]["targets"])
+    with pytest.raises(ContractError):
+        from_dict(data)
+
+
+def test_a_v1_only_reader_can_downcast_a_queue_policy_by_dropping_the_targets():
+    v2 = golden("availability.QueuePolicySet.v2")["payload"]
+    downcast = {k: v for k, v in v2.items() if k != "targets"}
+    assert validated_payload(QUEUE_POLICY_SET, 1, downcast) == downcast
+    with pytest.raises(ContractError):   # v1 still refuses a field it does not know
+        validated_payload(QUEUE_POLICY_SET, 1, v2)
+
+
+def test_the_suite_subscribes_to_every_version_of_queue_policy_set():
+    subscribers = [s for s in SUBSCRIPTIONS.values() if QUEUE_POLICY_SET in s.types]
+    assert {s.name for s in subscribers} >= {"booking.catalogue", "queue.catalogue", "notifications.catalogue"}
+    for subscription in subscribers:
+        keys = {b.routing_key for b in subscription.queue().bindings}
+        assert f"{QUEUE_POLICY_SET}.*" in keys and f"{QUEUE_POLICY_SET}.v1" not in keys, subscription.name
+
+
+def test_a_catalogue_copy_replays_a_log_of_v1_and_v2_queue_policies(open_db):
+    """`mawaeed replay catalogue` over a log written before targets travelled, then synced with them: the copy
+    rebuilt from the upcast log is the live one, and ends with the catalogue's targets."""
+    db = open_db("booking", booking_projection.metadata)
+    old = {k: v for k, v in golden("availability.QueuePolicySet.v1")["payload"].items()}
+    new = {**old, "targets": {**DEFAULT_TARGETS, "walk_in_wait_minutes": 20}}
+    registered = {"branch": "npra-isa-town", "directorate": "npra", "name_en": "Isa Town branch",
+                  "name_ar": "فرع مدينة عيسى", "min_notice_minutes": 60, "max_days_ahead": 30,
+                  "address_en": "Building 123, Road 613, Block 806, Isa Town",
+                  "address_ar": "مبنى 123، طريق 613، مجمع 806، مدينة عيسى"}
+    with db.transaction() as uow:
+        stream = "branch-npra-isa-town"
+        uow.append(stream, 0, [NewEvent("availability.BranchRegistered", registered, "npra"),
+                               NewEvent(QUEUE_POLICY_SET, old, "npra", version=1)])
+        stored = uow.store.read_all()
+        for event in stored:
+            catalogue.project(uow, upcast(event))
+        assert catalogue.load_branch(uow, "npra-isa-town")["queue"]["targets"] == DEFAULT_TARGETS
+        uow.append(stream, 2, [NewEvent(QUEUE_POLICY_SET, new, "npra")])
+        stored = uow.store.read_all()
+        assert [e.version for e in stored] == [2, 1, 2]
+        catalogue.project(uow, upcast(stored[-1]))
+        doc = catalogue.load_branch(uow, "npra-isa-town")
+    assert schedule.wait_targets(doc, "passport-renewal")["walk_in"] == 20
+    rebuilt = rebuild_and_compare(db, stored, catalogue.project, ["directorates", "branches"])
+    assert rebuilt.events == 3 and rebuilt.identical

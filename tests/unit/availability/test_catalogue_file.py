@@ -409,3 +409,74 @@ def test_a_release_delay_is_set_per_branch_and_defaults_to_none(seed, loaded):
     assert schedule.release_delay(delayed[1]["npra-isa-town"]).total_seconds() == 45 * 60
     back = catalogue_file.changes(seed, *delayed)   # taken out again: back to 0
     assert [c.event.payload["release_delay_minutes"] for c in back] == [0]
+
+
+# -- the waiting-time targets travel in the queue policy (QueuePolicySet v2) ---------------------------------
+
+def _isa_town(catalogue: dict) -> dict:
+    return next(b for d in catalogue["directorates"] for b in d["branches"] if b["id"] == "npra-isa-town")
+
+
+def test_the_queue_policy_carries_the_catalogues_targets(seed):
+    assert seed["queue"]["targets"] == {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 30,
+                                        "service_level": 0.8}
+    policies = [c.event for c in catalogue_file.changes(seed, {}, {}) if c.event.type == "availability.QueuePolicySet"]
+    assert len(policies) == 13 and latest_version("availability.QueuePolicySet") == 2
+    for new in policies:
+        assert new.payload["targets"] == seed["queue"]["targets"]
+        assert validated_payload(new.type, 2, new.payload) == new.payload
+
+
+def test_targets_default_when_the_catalogue_sets_none(seed):
+    del seed["queue"]["targets"]
+    _, branches = catalogue_file.desired(seed)
+    assert {tuple(sorted(b["queue"]["targets"].items())) for b in branches.values()} == {
+        tuple(sorted(schedule.DEFAULT_WAIT_TARGETS.items()))}
+    no_queue = {k: v for k, v in seed.items() if k != "queue"}   # as the deploy catalogues are written
+    _, branches = catalogue_file.desired(no_queue)
+    assert branches["npra-isa-town"]["queue"]["targets"] == schedule.DEFAULT_WAIT_TARGETS
+
+
+def test_a_branch_and_a_service_override_the_targets_key_by_key(seed):
+    seed["queue"]["targets"]["services"] = {"licence-renewal": {"walk_in_wait_minutes": 25}}
+    _isa_town(seed)["queue"] = {"targets": {"appointment_wait_minutes": 15,
+                                            "services": {"passport-renewal": {"walk_in_wait_minutes": 20},
+                                                         "licence-issue": {"walk_in_wait_minutes": 5}}}}
+    _, branches = catalogue_file.desired(seed)
+    isa_town = branches["npra-isa-town"]
+    assert isa_town["queue"]["targets"] == {   # licence-issue is not offered there: left out
+        "appointment_wait_minutes": 15, "walk_in_wait_minutes": 30, "service_level": 0.8,
+        "services": {"passport-renewal": {"walk_in_wait_minutes": 20}}}
+    assert schedule.wait_targets(isa_town, "passport-renewal") == {"appointment": 15, "walk_in": 20,
+                                                                   "service_level": 0.8}
+    assert branches["traffic-dana-mall"]["queue"]["targets"]["services"] == {
+        "licence-renewal": {"walk_in_wait_minutes": 25}}
+    assert "services" not in branches["npra-security-complex"]["queue"]["targets"]
+
+
+def test_changing_a_target_yields_one_queue_policy_set_and_folds_into_the_branch(seed, loaded):
+    edited = copy.deepcopy(seed)
+    _isa_town(edited)["queue"] = {"targets": {"walk_in_wait_minutes": 20}}
+    changes = catalogue_file.changes(edited, *loaded)
+    assert [(c.stream_id, c.event.type) for c in changes] == [("branch-npra-isa-town", "availability.QueuePolicySet")]
+    _, branches = project(as_stored(changes), *loaded)
+    assert schedule.wait_targets(branches["npra-isa-town"], "passport-renewal")["walk_in"] == 20
+    assert catalogue_file.changes(edited, *project(as_stored(changes), *loaded)) == []
+
+
+def test_a_policy_folded_before_targets_travelled_is_set_again_with_them(seed, loaded):
+    """A log written before QueuePolicySet v2 and folded without upcasting: no targets; the file has them."""
+    directorates, branches = loaded
+    old = {bid: {**b, "queue": {k: v for k, v in b["queue"].items() if k != "targets"}} for bid, b in branches.items()}
+    changes = catalogue_file.changes(seed, directorates, old)
+    assert Counter(c.event.type for c in changes) == {"availability.QueuePolicySet": 13}
+    assert catalogue_file.changes(seed, *project(as_stored(changes), directorates, old)) == []
+
+
+@pytest.mark.parametrize("targets", [{"walk_in_wait_minutes": 0}, {"service_level": 1.5},
+                                     {"appointment_wait_minutes": "ten"}, {"unknown": 1},
+                                     {"services": {"passport-renewal": {"walk_in_wait_minutes": -5}}}])
+def test_a_wrong_target_is_named_before_anything_is_written(seed, targets):
+    _isa_town(seed)["queue"] = {"targets": targets}
+    with pytest.raises(catalogue_file.CatalogueError, match="branch-npra-isa-town"):
+        catalogue_file.changes(seed, {}, {})

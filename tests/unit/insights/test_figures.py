@@ -1,9 +1,15 @@
 """The figures (services/insights/figures.py) on hand-built rows: each formula, an empty denominator, the
 nearest-rank percentile, the wait bands."""
+import copy
+import uuid
 from datetime import datetime, timedelta
 
+from services.availability import catalogue_file
 from services.insights import figures
+from shared import schedule
 from shared.clock import UTC
+from shared.contracts import latest_version, validated_payload
+from shared.events import Event
 
 START = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
 
@@ -52,7 +58,7 @@ def test_service_level_is_the_share_of_served_visits_within_their_kinds_target()
     rows = [visit(wait=600), visit(wait=601), visit("walk_in", wait=1800), visit("walk_in", wait=2400),
             visit(served=False, called=False)]  # not served: in no denominator
     assert figures.service_level(rows) == {"appointment": 0.5, "walk_in": 0.5, "all": 0.5}
-    tight = lambda v: {"appointment_wait_minutes": 1, "walk_in_wait_minutes": 60}  # noqa: E731
+    tight = lambda v: {"appointment": 1, "walk_in": 60, "service_level": 0.8}  # noqa: E731
     assert figures.service_level(rows, tight) == {"appointment": 0.0, "walk_in": 1.0, "all": 0.5}
     assert figures.service_level([]) == {"appointment": None, "walk_in": None, "all": None}
 
@@ -103,12 +109,40 @@ def test_satisfaction_and_its_wait_bands():
 
 
 def test_targets_come_from_the_branch_document_else_the_defaults():
-    assert figures.targets_for(None, "x") == figures.DEFAULT_TARGETS
+    assert figures.DEFAULT_TARGETS == schedule.wait_targets(None) == {"appointment": 10, "walk_in": 30,
+                                                                      "service_level": 0.8}
     branch = {"queue": {"targets": {"walk_in_wait_minutes": 45,
                                     "services": {"passport-renewal": {"appointment_wait_minutes": 5}}}}}
-    assert figures.targets_for(branch, "passport-renewal") == {"appointment_wait_minutes": 5,
-                                                               "walk_in_wait_minutes": 45}
-    assert figures.targets_for(branch, "other") == {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 45}
+    assert schedule.wait_targets(branch, "passport-renewal") == {"appointment": 5, "walk_in": 45, "service_level": 0.8}
+    assert schedule.wait_targets(branch, "other") == {"appointment": 10, "walk_in": 45, "service_level": 0.8}
+
+
+def _service_level_at(catalogue: dict, rows: list[dict]) -> dict:
+    """The insights service level of rows at npra-isa-town, its branch document folded from the catalogue's events
+    (as every copy of the catalogue holds it), its targets as the insights queries look them up."""
+    _, branches = catalogue_file.desired(catalogue)
+    doc = None
+    for change in catalogue_file.changes(catalogue, {}, {}):
+        if change.stream_id == "branch-npra-isa-town":
+            event = Event(str(uuid.uuid4()), change.event.type, latest_version(change.event.type), change.stream_id,
+                          1, 1, START, "c", None, "npra",
+                          validated_payload(change.event.type, latest_version(change.event.type), change.event.payload))
+            doc = schedule.apply(doc, event)
+    assert doc["queue"] == branches["npra-isa-town"]["queue"]
+    return figures.service_level(rows, lambda v: schedule.wait_targets(doc, v["service"]))
+
+
+def test_a_target_changed_in_a_catalogue_copy_changes_the_service_level():
+    seed = catalogue_file.read()
+    rows = [visit("walk_in", wait=25 * 60), visit("walk_in", wait=10 * 60), visit(wait=8 * 60), visit(wait=12 * 60)]
+    assert _service_level_at(seed, rows) == {"appointment": 0.5, "walk_in": 1.0, "all": 0.75}
+    tighter = copy.deepcopy(seed)   # the catalogue's defaults: appointments within 15 minutes
+    tighter["queue"]["targets"]["appointment_wait_minutes"] = 15
+    assert _service_level_at(tighter, rows) == {"appointment": 1.0, "walk_in": 1.0, "all": 1.0}
+    per_service = copy.deepcopy(seed)   # this branch, passport renewal only: walk-ins within 20 minutes
+    [isa_town] = [b for d in per_service["directorates"] for b in d["branches"] if b["id"] == "npra-isa-town"]
+    isa_town["queue"] = {"targets": {"services": {"passport-renewal": {"walk_in_wait_minutes": 20}}}}
+    assert _service_level_at(per_service, rows) == {"appointment": 0.5, "walk_in": 0.5, "all": 0.5}
 
 
 def test_every_figure_of_nothing_is_zero_or_null():

@@ -254,3 +254,42 @@ def test_the_release_delay_is_none_unless_set():
     assert schedule.release_delay(doc) == timedelta(0)
     assert schedule.release_delay(schedule.apply(doc, _event("availability.ReleaseDelaySet",
                                                              release_delay_minutes=15))) == timedelta(minutes=15)
+
+
+# -- wait_targets: the waiting-time targets of the queue policy ---------------------------------------------
+
+def test_wait_targets_default_to_10_and_30_minutes_for_80_percent():
+    defaults = {"appointment": 10, "walk_in": 30, "service_level": 0.8}
+    assert schedule.wait_targets(None) == schedule.wait_targets({}, PASSPORT) == defaults
+    assert schedule.wait_targets({"queue": {"max_recalls": 2}}, PASSPORT) == defaults   # a policy without targets
+    assert schedule.DEFAULT_WAIT_TARGETS == {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 30,
+                                             "service_level": 0.8}
+
+
+def test_a_branchs_targets_override_the_defaults_key_by_key():
+    branch = {"queue": {"targets": {"walk_in_wait_minutes": 45, "service_level": 0.9}}}
+    assert schedule.wait_targets(branch, PASSPORT) == {"appointment": 10, "walk_in": 45, "service_level": 0.9}
+    assert schedule.wait_targets(branch) == schedule.wait_targets(branch, "any-service")
+
+
+def test_a_services_targets_override_its_branchs():
+    branch = {"queue": {"targets": {"appointment_wait_minutes": 15, "walk_in_wait_minutes": 40,
+                                    "services": {PASSPORT: {"walk_in_wait_minutes": 20, "service_level": 0.7}}}}}
+    assert schedule.wait_targets(branch, PASSPORT) == {"appointment": 15, "walk_in": 20, "service_level": 0.7}
+    assert schedule.wait_targets(branch, "residence-permit") == {"appointment": 15, "walk_in": 40,
+                                                                 "service_level": 0.8}
+    assert schedule.wait_targets(branch) == {"appointment": 15, "walk_in": 40, "service_level": 0.8}
+
+
+def test_the_seed_branches_carry_the_catalogues_targets(branches):
+    for branch in branches.values():
+        assert branch["queue"]["targets"] == {"appointment_wait_minutes": 10, "walk_in_wait_minutes": 30,
+                                              "service_level": 0.8}
+        assert schedule.wait_targets(branch, PASSPORT) == {"appointment": 10, "walk_in": 30, "service_level": 0.8}
+
+
+def test_a_queue_policy_folds_its_targets_into_the_branch():
+    targets = {"appointment_wait_minutes": 12, "services": {PASSPORT: {"walk_in_wait_minutes": 20}}}
+    doc = schedule.apply(None, event("QueuePolicySet", max_recalls=2, targets=targets))
+    assert doc["queue"] == {"max_recalls": 2, "targets": targets}
+    assert schedule.wait_targets(doc, PASSPORT) == {"appointment": 12, "walk_in": 20, "service_level": 0.8}
