@@ -154,8 +154,8 @@ class Averages(Answer):
     served_by_hour = fields.List(fields.Nested(ServedInHour), required=True)
 
 
-class WaitingRoom(Answer):
-    """The branch's day: hours, who waits for what, who is called, the counters and the day's averages."""
+class BranchDay(Answer):
+    """What the staff's waiting room and the public board both begin with: which branch, which day, its hours."""
     branch = fields.String(required=True)
     name_en = fields.String(required=True)
     name_ar = fields.String(required=True)
@@ -163,6 +163,10 @@ class WaitingRoom(Answer):
     closed = fields.Boolean(required=True)
     hours = fields.List(fields.Nested(TodaysPeriod), required=True)
     open_now = fields.Boolean(required=True)
+
+
+class WaitingRoom(BranchDay):
+    """The branch's day: hours, who waits for what, who is called, the counters and the day's averages."""
     waiting = fields.List(fields.Nested(Line), required=True)
     now_serving = fields.List(fields.Nested(NowServing), required=True)
     last_called = fields.List(fields.Nested(LastCall), required=True)
@@ -171,15 +175,8 @@ class WaitingRoom(Answer):
     averages = fields.Nested(Averages, required=True)
 
 
-class Board(Answer):
+class Board(BranchDay):
     """The public board of the hall: ticket numbers and counters; no ids, names or CPRs."""
-    branch = fields.String(required=True)
-    name_en = fields.String(required=True)
-    name_ar = fields.String(required=True)
-    date = fields.Date(required=True)
-    closed = fields.Boolean(required=True)
-    hours = fields.List(fields.Nested(TodaysPeriod), required=True)
-    open_now = fields.Boolean(required=True)
     now_serving = fields.List(fields.Nested(NowServing), required=True)
     last_called = fields.List(fields.Nested(BoardCall), required=True)
     waiting = fields.List(fields.Nested(BoardLine), required=True)
