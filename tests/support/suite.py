@@ -27,7 +27,7 @@ from services.cli import SERVICES
 from shared.auth import FEED_SCOPES
 from shared.issuer import DevelopmentIssuer
 from tests.conftest import PG_URL
-from tests.support.net import free_port
+from tests.support.net import free_ports
 from tests.support.oidc import TestIssuer
 
 NOW = "2026-12-06T09:00:00+03:00"  # a Sunday morning in Bahrain
@@ -58,7 +58,7 @@ class Suite:
     def __init__(self, mode: str, workdir: Path, now: str = NOW, speed: float = 1, rate_limits: str = "off"):
         self.mode = mode
         self.workdir = workdir
-        port = free_port()
+        port, *others = free_ports(1 + len(SERVICES))  # the suite's (the gateway's) and each service's
         self.base_url = f"http://127.0.0.1:{port}"
         self.api = f"{self.base_url}/api/v1"
         self.env = {**os.environ, "MAWAEED_NOW": now, "MAWAEED_CLOCK_SPEED": str(speed),
@@ -72,7 +72,7 @@ class Suite:
             requests.put(f"{RABBIT_API}/permissions/{self.vhost}/guest",
                          json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
             self.schema_prefix = f"e2e{uuid.uuid4().hex[:8]}_"
-            ports = {name: free_port() for name in SERVICES}
+            ports = dict(zip(SERVICES, others))
             self.issuer = TestIssuer(clients={"mawaeed-services": (SERVICES_SECRET, "subscriber", FEED_SCOPES),
                                               # another system's: the booking feed, nothing personal
                                               "example-subscriber": (SERVICES_SECRET, "subscriber", ["events:booking"])})
