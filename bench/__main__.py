@@ -67,6 +67,11 @@ def run(args) -> dict:
                                                "--token", suite.staff_token())
             finally:
                 suite.stop()
+    if "scale" in wanted:
+        results["scale"] = section("scale", "--replicas", args.scale_replicas, "--bookings", args.scale_bookings,
+                                   "--clients", args.clients)
+    if "nationalday" in wanted:
+        results["nationalday"] = section("nationalday", "--bookings", args.national_bookings)
     if "replay" in wanted:
         results["replay"] = section("replay", "--sizes", args.replay_sizes)
     if "peer" in wanted:
@@ -79,7 +84,8 @@ def run(args) -> dict:
 def figures(r: dict) -> list[tuple[str, str, str, str]]:
     """(what, measured, compared with, target) rows of the table, for the sections that ran."""
     makers = (("baselines", _baseline_rows), ("booking", _booking_rows), ("queue", _queue_rows),
-              ("replay", _replay_rows), ("peer", _peer_rows), ("display", _display_rows))
+              ("scale", _scale_rows), ("nationalday", _national_rows), ("replay", _replay_rows),
+              ("peer", _peer_rows), ("display", _display_rows))
     return [row for name, make in makers if name in r for row in make(r)]
 
 
@@ -151,6 +157,44 @@ def cpu_rows(label: str, cpu: dict | None, unit: str = "booking") -> list[tuple]
     return rows
 
 
+def _scale_rows(r: dict) -> list[tuple]:
+    rows, first = [], None
+    for run_ in r["scale"].get("runs", []):
+        n, burst, cpu, checks = run_["replicas"]["booking"], run_["burst"], run_.get("cpu") or {}, run_["checks"]
+        first = first or burst["bookings_per_s"]
+        rows.append((f"scale: {n} booking + {n} queue process(es), burst via the gateway",
+                     f"{burst['bookings_per_s']:,.1f}/s, p99 {burst['p99_ms']} ms, shed {burst.get('shed', 0)}, "
+                     f"5xx {burst['errors_5xx']}; CPU {cpu.get('total_ms', '?')} ms/booking",
+                     f"{burst['bookings_per_s'] / first:.2f} x one replica", ""))
+        calls = run_.get("call_next_four_counters") or {}
+        lost = {name: v for name, v in checks.items() if isinstance(v, dict) and any(
+            v.get(k) for k in ("missing", "doubled", "unexpected", "differ"))}
+        rows.append((f"scale: {n} replica(s), nothing lost or doubled",
+                     "yes" if checks.get("ok") else f"NO: {lost}, tickets called twice "
+                                                     f"{checks.get('tickets called twice')}",
+                     f"call-next, 4 counters: p99 {calls.get('p99_ms')} ms", "yes"))
+    return rows
+
+
+def _national_rows(r: dict) -> list[tuple]:
+    d = r["nationalday"]
+    rows = [("national day", f"{d['bookings']:,} bookings, {d['queue_events']:,} queue events at {d['branches']} "
+                             f"branches in {d['wall_s']:,.0f} s", f"{d['events_per_s']:,.0f} events/s",
+             "50,000 + 100,000"),
+            ("national day, event lag through the day",
+             f"p50 {d['lag']['p50_ms']} p99 {d['lag']['p99_ms']} ms (worst minute p99 "
+             f"{d['lag'].get('worst_minute_p99_ms')} ms)", "", "p99 < 250 ms"),
+            ("national day, nothing lost or doubled, replays equal the live projections",
+             "yes" if d["checks"].get("ok") else f"NO: {d['checks']}", "", "yes")]
+    rows += cpu_rows("national day", d.get("cpu"), unit="event")
+    for name, mb in (d.get("peak_rss_mb") or {}).items():
+        rows.append((f"national day, peak RSS {name}", f"{mb} MB", "", ""))
+    for name, replay in (d.get("replays") or {}).items():
+        rows.append((f"national day, replay {name}", f"{replay.get('events', '?'):,} events in {replay.get('seconds')} s",
+                     "identical" if replay.get("identical") else f"differs: {replay.get('differences')}", ""))
+    return rows
+
+
 def _replay_rows(r: dict) -> list[tuple]:
     rows = []
     for run_ in r["replay"]["results"]:
@@ -213,7 +257,10 @@ def main() -> int:
     parser.add_argument("--replay-sizes", default="100000,1000000")
     parser.add_argument("--peer-events", type=int, default=20000)
     parser.add_argument("--display-connections", type=int, default=200, help="screens on the live board")
-    parser.add_argument("--sections", default="baselines,booking,queue,replay,peer,display",
+    parser.add_argument("--scale-replicas", default="1,2", help="booking and queue processes, a run per count")
+    parser.add_argument("--scale-bookings", type=int, default=1000, help="bookings in each scale run's burst")
+    parser.add_argument("--national-bookings", type=int, default=50_000, help="bookings of the national day")
+    parser.add_argument("--sections", default="baselines,booking,queue,scale,replay,peer,display,nationalday",
                         help="which to run (the booking burst's ratio needs the baselines)")
     parser.add_argument("--show", type=Path, help="print the table of an earlier results file and stop")
     args = parser.parse_args()

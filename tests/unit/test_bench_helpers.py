@@ -115,3 +115,12 @@ def test_the_burst_counts_overloaded_answers_as_shed_not_as_errors():
     outcomes = {"201": 90, "503 OVERLOADED": 7, "503 SERVICE_UNAVAILABLE": 1, "500": 1,
                 "client error ServerDisconnectedError": 2, "409 SLOT_FULL": 3}
     assert booking.split_5xx(outcomes) == (7, 4)
+
+
+def test_the_ledger_names_what_a_projection_lost_doubled_or_holds_without_a_201():
+    scale = pytest.importorskip("bench.scale", reason="needs the bench extra (aiohttp)")
+    answered = ["A", "B", "C"]
+    assert scale.ledger(answered, {"A": 1, "B": 1, "C": 1}) == {"missing": 0, "doubled": 0, "unexpected": 0}
+    assert scale.ledger(answered, {"A": 2, "C": 1, "Z": 1}) == {"missing": 1, "doubled": 1, "unexpected": 1}
+    # confirmations: one per channel
+    assert scale.ledger(answered, {"A": 2, "B": 1, "C": 3}, each=2) == {"missing": 1, "doubled": 1, "unexpected": 0}
