@@ -184,6 +184,8 @@ def _national_rows(r: dict) -> list[tuple]:
             ("national day, event lag through the day",
              f"p50 {d['lag']['p50_ms']} p99 {d['lag']['p99_ms']} ms (worst minute p99 "
              f"{d['lag'].get('worst_minute_p99_ms')} ms)", "", "p99 < 250 ms"),
+            *[(f"national day, event lag to {name}", f"p50 {lag['p50_ms']} p99 {lag['p99_ms']} ms",
+               f"{lag['events']:,} events", "") for name, lag in d["lag"].get("per_subscription", {}).items()],
             ("national day, nothing lost or doubled, replays equal the live projections",
              "yes" if d["checks"].get("ok") else f"NO: {d['checks']}", "", "yes")]
     rows += cpu_rows("national day", d.get("cpu"), unit="event")

@@ -36,12 +36,17 @@ def next_working_morning(catalogue: dict, today: date) -> str:
 
 class Suite:
     def __init__(self, workdir: Path, walk_in_quota: int = 5000, replicas: dict | None = None,
-                 now: str | None = None, extra_env: dict | None = None):
+                 now: str | None = None, extra_env: dict | None = None, capacity: int = 1):
         self.workdir = workdir
         self.prefix = f"bench{int(time.time())}_"
         self.vhost = f"mawaeed-{self.prefix.rstrip('_')}"
         catalogue = yaml.safe_load((ROOT / "services/availability/catalogue.yml").read_text(encoding="utf-8"))
         catalogue["queue"]["walk_ins_per_service"] = walk_in_quota
+        for directorate in catalogue["directorates"]:  # `capacity` times the counters: room for a national day
+            for branch in directorate["branches"]:
+                for offered in branch["services"].values():
+                    offered["counters"] *= capacity
+                    offered["online"] *= capacity
         self.catalogue = catalogue
         self.catalogue_path = workdir / "catalogue.yml"
         self.catalogue_path.write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
@@ -65,11 +70,15 @@ class Suite:
         """The suite's processes by service (and the gateway's), for bench.cpu."""
         return {name: [p.pid for p in processes] for name, processes in self.processes.items()}
 
-    def staff_token(self, branch: str = "npra-isa-town") -> str:
+    def staff_token(self, branch: str = "npra-isa-town", *more: str) -> str:
         """A clerk's token for the queue section, signed by the suite's development issuer."""
         from shared.issuer import DevelopmentIssuer
         return DevelopmentIssuer(self.env["MAWAEED_DATA_DIR"], self.env["MAWAEED_PUBLIC_URL"]).issue(
-            "clerk", branches=[branch])
+            "clerk", branches=[branch, *more])
+
+    def branches(self) -> dict[str, list[str]]:
+        """Every branch of the catalogue with the services it offers."""
+        return {b["id"]: sorted(b["services"]) for d in self.catalogue["directorates"] for b in d["branches"]}
 
     def schema(self, service: str) -> str:
         return f"{self.prefix}{service}"

@@ -124,3 +124,13 @@ def test_the_ledger_names_what_a_projection_lost_doubled_or_holds_without_a_201(
     assert scale.ledger(answered, {"A": 2, "C": 1, "Z": 1}) == {"missing": 1, "doubled": 1, "unexpected": 1}
     # confirmations: one per channel
     assert scale.ledger(answered, {"A": 2, "B": 1, "C": 3}, each=2) == {"missing": 1, "doubled": 1, "unexpected": 0}
+
+
+def test_the_national_days_lag_is_summed_over_subscriptions_and_by_minute():
+    nationalday = pytest.importorskip("bench.nationalday", reason="needs the bench extra (aiohttp)")
+    summary = nationalday.lag_summary({"availability.bookings": [(5, 0.01), (70, 0.02)],
+                                       "queue.bookings": [(10, 0.03), (130, 1.0)]})
+    assert summary["events"] == 4 and [m["minute"] for m in summary["per_minute"]] == [0, 1, 2]
+    assert summary["worst_minute_p99_ms"] == 1000.0
+    assert summary["per_subscription"]["availability.bookings"]["events"] == 2
+    assert summary["per_subscription"]["queue.bookings"]["max_ms"] == 1000.0
