@@ -102,7 +102,7 @@ class PostgresProcesses:
     """The PostgreSQL processes that work for the suite's processes (see the module's docstring)."""
 
     def __init__(self, url: str, port: int = 5432):
-        self.engine, self.port = sa.create_engine(url, poolclass=sa.pool.NullPool), port
+        self.engine, self.port = sa.create_engine(url, pool_size=1), port  # one connection, kept
 
     def pids(self, suite_pids) -> tuple[list[int], list[int]]:
         """(the backends serving the suite's connections, the server's own processes: postmaster, checkpointer,

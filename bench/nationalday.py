@@ -178,13 +178,13 @@ class Counters:
         while True:
             status, answer = await self.post(f"/branches/{branch}/counters/{number}/call-next")
             self.outcomes[f"call-next {status}"] += 1
-            if status == 204:
+            if status == 204:  # nobody waiting: the clerk looks again in a while (each look costs the queue)
                 if self.arrived >= self.walk_ins and not self.waiting[branch, service]:
                     return
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(2)
                 continue
             if status != 200:
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(2)
                 continue
             self.progress.step()
             self.waiting[branch, service] -= 1
@@ -238,9 +238,16 @@ def replay_all(env: dict) -> dict:
     return results
 
 
+def walk_in_services(catalogue: dict) -> dict[str, list[str]]:
+    """Per branch, the services that take walk-ins (a branch's queue.walk_in_quota of 0 makes one by appointment
+    only)."""
+    return {b["id"]: [s for s in sorted(b["services"]) if (b.get("queue") or {}).get("walk_in_quota", {}).get(s) != 0]
+            for d in catalogue["directorates"] for b in d["branches"]}
+
+
 async def day(args, suite: Suite) -> dict:
     today = datetime.fromisoformat(suite.now).date()
-    branches = suite.branches()
+    branches = walk_in_services(suite.catalogue)
     token = suite.staff_token(*branches)
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:

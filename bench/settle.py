@@ -39,16 +39,21 @@ def behind(conn, prefix: str, services) -> dict[str, int]:
 
 
 def wait_caught_up(prefix: str, services, timeout: float = 300, poll: float = 0.2) -> dict:
-    """Wait until nothing is behind; {} when caught up, else what was still behind at the timeout."""
-    engine = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
+    """Wait until nothing is behind; {} when caught up, else what was still behind at the timeout. A database
+    refusing a connection for a moment (a shared server at its max_connections) is waited out too."""
+    engine = sa.create_engine(PG_URL, pool_size=1)
     deadline = time.monotonic() + timeout
+    late = {"not read": "the database refused every connection"}
     try:
-        with engine.connect() as conn:
-            while True:
-                late = behind(conn, prefix, services)
-                conn.rollback()
-                if not late or time.monotonic() > deadline:
-                    return late
-                time.sleep(poll)
+        while time.monotonic() < deadline:
+            try:
+                with engine.connect() as conn:
+                    late = behind(conn, prefix, services)
+            except sa.exc.OperationalError:
+                late = {"not read": "the database refused the connection"}
+            if not late:
+                return late
+            time.sleep(poll)
+        return late
     finally:
         engine.dispose()
