@@ -284,6 +284,7 @@ async def day(args, suite: Suite) -> dict:
             "events_logged": logged,
             "cpu": {"ms_per_event": per_event, "total_ms": round(sum(per_event.values()), 3),
                     "window_s": round(seconds, 1), "items": events, "behind_at_close": late,
+                    "cpu_s": {k: round(v, 3) for k, v in busy.items()},
                     "idle_s": round(idle[1], 2), "idle_cpu_s": {k: round(v, 3) for k, v in idle[0].items()}},
             "lag": lag_summary(lags), "peak_rss_mb": rss,
             "answered": list(recorder.booked), "tickets": list(counters.checked_in)}

@@ -116,6 +116,7 @@ async def one_run(args, replicas: int) -> dict:
     return {"replicas": {"booking": replicas, "queue": replicas}, "burst": burst,
             "cpu": {"ms_per_booking": per_booking, "total_ms": round(sum(per_booking.values()), 2),
                     "window_s": round(seconds, 2), "bookings": burst["booked"], "behind_at_close": late,
+                    "cpu_s": {k: round(v, 3) for k, v in busy.items()},
                     "idle_s": round(idle[1], 2), "idle_cpu_s": {k: round(v, 3) for k, v in idle[0].items()}},
             "call_next_four_counters": calls["call_next_many_counters"], "checks": checks}
 

@@ -134,3 +134,11 @@ def test_the_national_days_lag_is_summed_over_subscriptions_and_by_minute():
     assert summary["worst_minute_p99_ms"] == 1000.0
     assert summary["per_subscription"]["availability.bookings"]["events"] == 2
     assert summary["per_subscription"]["queue.bookings"]["max_ms"] == 1000.0
+
+
+def test_the_national_days_walk_ins_go_only_to_services_that_take_them():
+    nationalday = pytest.importorskip("bench.nationalday", reason="needs the bench extra (aiohttp)")
+    catalogue = {"directorates": [{"branches": [
+        {"id": "a", "services": {"x": {}, "y": {}}, "queue": {"walk_in_quota": {"y": 0}}},
+        {"id": "b", "services": {"x": {}, "y": {}}}]}]}
+    assert nationalday.walk_in_services(catalogue) == {"a": ["x"], "b": ["x", "y"]}
