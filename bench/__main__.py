@@ -198,8 +198,9 @@ def _national_rows(r: dict) -> list[tuple]:
     for name, mb in (d.get("peak_rss_mb") or {}).items():
         rows.append((f"national day, peak RSS {name}", f"{mb} MB", "", ""))
     for name, replay in (d.get("replays") or {}).items():
-        rows.append((f"national day, replay {name}", f"{replay.get('events', '?'):,} events in {replay.get('seconds')} s, "
-                                                     f"peak RSS {replay.get('peak_rss_mb')} MB",
+        rows.append((f"national day, replay {name}",
+                     f"{replay.get('events', '?'):,} events in {replay.get('seconds')} s, "
+                     f"peak RSS {replay.get('peak_rss_mb')} MB",
                      "identical" if replay.get("identical") else f"differs: {replay.get('differences')}", ""))
     return rows
 

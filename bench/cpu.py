@@ -10,7 +10,8 @@ PostgreSQL's share is in two groups: "postgresql", the backends serving the suit
 client port of each backend (pg_stat_activity) against the local ports of the suite's processes' sockets
 (/proc/<pid>/fd and /proc/net/tcp), so another session's backends on the same server are not counted; and
 "postgresql server", its postmaster and background processes (checkpointer, WAL writer, autovacuum, ...), which
-work for every client of the server: on a shared machine that figure carries others' writes too. RabbitMQ's is its beam.smp (a node started by the fault tests, named
+work for every client of the server: on a shared machine that figure carries others' writes too.
+RabbitMQ's is its beam.smp (a node started by the fault tests, named
 mawaeed-faults-*, is not the one the suite uses).
 """
 import os

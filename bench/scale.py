@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import shutil
 import tempfile
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace

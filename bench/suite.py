@@ -58,7 +58,8 @@ class Suite:
                              for name in SERVICES}
         self.urls = {name: urls[0] for name, urls in self.replica_urls.items()}  # each service's first replica
         self.gateway_url = f"http://127.0.0.1:{port}"
-        self.env = {**os.environ, "AMQP_URI": f"{AMQP_URL.rstrip('/')}/{self.vhost}", "DATABASE_URL": PG_URL, "DATABASE_SCHEMA_PREFIX": self.prefix,
+        self.env = {**os.environ, "AMQP_URI": f"{AMQP_URL.rstrip('/')}/{self.vhost}", "DATABASE_URL": PG_URL,
+                    "DATABASE_SCHEMA_PREFIX": self.prefix,
                     "MAWAEED_NOW": self.now, "MAWAEED_CATALOGUE": str(self.catalogue_path),
                     "MAWAEED_DATA_DIR": str(workdir / "data"), "MAWAEED_FEED_URL": self.gateway_url,
                     "LOG_LEVEL": "WARNING", "MAWAEED_MAX_ACTIVE_BOOKINGS": "3",
