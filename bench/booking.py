@@ -19,6 +19,9 @@ import aiohttp
 import sqlalchemy as sa
 
 from bench.common import PG_URL, Progress, cpr, emit, log, percentiles_ms
+from bench.cpu import CpuMeter, cost_per_item, parse_pids
+from bench.flame import FlameGraph
+from bench.settle import wait_caught_up
 
 LAG_POLL_SECONDS = 0.005
 
@@ -33,14 +36,19 @@ async def bookable_slots(session, availability_url: str, today: date, days: int)
 
     async def one(branch, service, day):
         params = {"branch": branch, "service": service, "date": day.isoformat()}
-        async with session.get(f"{availability_url}/api/v1/availability", params=params) as response:
-            answer = await response.json()
+        while True:
+            async with session.get(f"{availability_url}/api/v1/availability", params=params) as response:
+                answer = await response.json()
+            if response.status != 503:  # OVERLOADED: asked again after its Retry-After
+                break
+            await asyncio.sleep(float(response.headers.get("Retry-After") or 1))
+        assert response.status == 200, answer
         found.extend((branch, service, s["start"], s["remaining"]) for s in answer["slots"]
                      if s["bookable"] and s["remaining"] > 0)
         progress.step()
 
-    for start in range(0, len(queries), 50):
-        await asyncio.gather(*(one(*q) for q in queries[start:start + 50]))
+    for start in range(0, len(queries), 16):  # fewer at once than a service takes in flight (MAWAEED_MAX_IN_FLIGHT)
+        await asyncio.gather(*(one(*q) for q in queries[start:start + 16]))
     progress.close()
     return found
 
@@ -53,8 +61,10 @@ class Recorder:
 
     async def book(self, session, url, n, slot, started=None):
         branch, service, start = slot[:3]
+        # both channels, as the issue's measurement: notifications plans and sends an email and an SMS
         body = {"cpr": cpr(n), "branch": branch, "service": service, "start": start, "name": f"Bench {n}",
-                "mobile": f"+9733{n % 10_000_000:07d}", "language": "ar" if n % 2 else "en"}
+                "mobile": f"+9733{n % 10_000_000:07d}", "email": f"bench{n}@example.com",
+                "language": "ar" if n % 2 else "en"}
         started = started or time.perf_counter()
         try:
             async with session.post(f"{url}/api/v1/bookings", json=body) as response:
@@ -72,10 +82,20 @@ class Recorder:
             self.outcomes[f"{status} {answer.get('error', {}).get('code', '')}".strip()] += 1
 
     def summary(self, seconds: float) -> dict:
-        errors_5xx = sum(n for k, n in self.outcomes.items() if k.startswith("5") or k.startswith("client"))
+        shed, errors_5xx = split_5xx(self.outcomes)
         return {"requests": sum(self.outcomes.values()), "booked": self.outcomes["201"], "seconds": round(seconds, 2),
-                "bookings_per_s": round(self.outcomes["201"] / seconds, 1), "errors_5xx": errors_5xx,
+                "bookings_per_s": round(self.outcomes["201"] / seconds, 1), "errors_5xx": errors_5xx, "shed": shed,
                 "outcomes": dict(self.outcomes), **percentiles_ms(self.latencies)}
+
+
+SHED = "503 OVERLOADED"  # a service past MAWAEED_MAX_IN_FLIGHT answers at once, with Retry-After: load shed, not a fault
+
+
+def split_5xx(outcomes: dict) -> tuple[int, int]:
+    """(requests shed as OVERLOADED, other 5xx and client-side failures) of a run's outcomes."""
+    shed = outcomes.get(SHED, 0)
+    failed = sum(n for k, n in outcomes.items() if (k.startswith("5") or k.startswith("client")) and k != SHED)
+    return shed, failed
 
 
 async def closed_loop(session, url, slots, clients: int, first_n: int) -> dict:
@@ -156,6 +176,24 @@ class LagWatch:
         self.engine.dispose()
 
 
+SUITE = ("availability", "booking", "queue", "notifications", "insights")
+
+
+def settled_cost(meter: CpuMeter | None, idle: tuple | None, prefix: str, bookings: int) -> dict | None:
+    """Close the meter's window once every consumer has caught up; CPU ms per booking by process, idle removed."""
+    if meter is None:
+        return None
+    late = wait_caught_up(prefix, SUITE)
+    busy, seconds = meter.close()
+    per_booking = cost_per_item(busy, seconds, *idle, bookings)
+    log(f"  CPU per booking (ms): {per_booking}, total {sum(per_booking.values()):.1f}"
+        + (f"; still behind after the wait: {late}" if late else ""))
+    return {"ms_per_booking": per_booking, "total_ms": round(sum(per_booking.values()), 2),
+            "window_s": round(seconds, 2), "cpu_s": {k: round(v, 3) for k, v in busy.items()},
+            "idle_s": round(idle[1], 2), "idle_cpu_s": {k: round(v, 3) for k, v in idle[0].items()},
+            "bookings": bookings, "behind_at_close": late}
+
+
 def slot_stream(slot: tuple) -> str:
     """The booking service's stream of one slot (shared.schedule.slot_stream), from an availability answer."""
     branch, service, start = slot[:3]
@@ -199,13 +237,34 @@ async def main(args) -> dict:
         log(f"{len(places)} free places in {len(slots)} slots; burst {len(burst_places)}, then {len(half_places)} at half")
 
         consumers = {"availability": ("availability", "availability.bookings"), "queue": ("queue", "queue.bookings")}
+        groups = parse_pids(args.pids) if args.pids else {}
+        meter = CpuMeter(groups, PG_URL) if groups else None
+        idle = None
+        if meter:  # the suite at rest, just before: its idle CPU is not the bookings' cost
+            log(f"  measuring the suite at rest for {args.idle_seconds:.0f} s")
+            meter.open()
+            await asyncio.sleep(args.idle_seconds)
+            idle = meter.close()
         with LagWatch(args.schema_prefix, consumers) as watch:
+            flame = FlameGraph(groups["booking"][0], args.flame) if args.flame and groups.get("booking") else None
+            if meter:
+                meter.open()
             burst, burst_recorder = await closed_loop(session, args.booking_url, burst_places, args.clients, 0)
+            if flame:
+                flame.stop()
             burst["event_lag"] = watch.lags(burst_recorder.booked)
+            burst["cpu"] = settled_cost(meter, idle, args.schema_prefix, burst["booked"])
+            if flame:
+                burst["flame_graph"] = flame.result()
             rate = max(1.0, burst["bookings_per_s"] / 2)
+            if meter:
+                meter.open()
             half, half_recorder = await open_loop(session, args.booking_url, half_places[:int(rate * args.half_seconds)],
                                                   rate, 200_000)
             half["event_lag"] = watch.lags(half_recorder.booked)
+            half["cpu"] = settled_cost(meter, idle, args.schema_prefix, half["booked"])
+        if meter:
+            meter.stop()
         fight = await contention(session, args.booking_url, contended, args.contention_clients, 400_000)
     counted = slot_bookings(args.schema_prefix, contended)
     fight["booked_per_slot_from_log"] = counted
@@ -226,4 +285,7 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--contended-slots", type=int, default=4)
     parser.add_argument("--contention-clients", type=int, default=200)
+    parser.add_argument("--pids", default="", help="the suite's processes, name=pid[+pid],...: CPU per booking")
+    parser.add_argument("--idle-seconds", type=float, default=10, help="the suite at rest before the burst")
+    parser.add_argument("--flame", default="", help="a py-spy flame graph (svg) of the booking process's burst")
     emit(asyncio.run(main(parser.parse_args())))

@@ -27,10 +27,15 @@ async def main(args) -> dict:
 
         async def check_in(n):
             started = time.perf_counter()
-            async with session.post(f"{base}/branches/{branch}/check-ins", json={
-                    "walk_in": True, "service": args.service, "cpr": cpr(600_000 + n)}) as response:
-                if response.status not in (200, 201):
-                    refused.append(f"{response.status} {await response.text()}")
+            for attempt in range(5):  # a 503 says to try again shortly (Retry-After), as a kiosk does
+                async with session.post(f"{base}/branches/{branch}/check-ins", json={
+                        "walk_in": True, "service": args.service, "cpr": cpr(600_000 + n)}) as response:
+                    if response.status == 503 and attempt < 4:
+                        await asyncio.sleep(float(response.headers.get("Retry-After") or 1))
+                        continue
+                    if response.status not in (200, 201):
+                        refused.append(f"{response.status} {await response.text()}")
+                    break
             check_in_latencies.append(time.perf_counter() - started)
             progress.step()
 

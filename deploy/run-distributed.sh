@@ -21,6 +21,16 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 1))" .venv/bin/mawaeed run availability & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 2))" .venv/bin/mawaeed run booking & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 3))" .venv/bin/mawaeed run queue & pids+=($!)
+# More replicas of the hot services (MAWAEED_BOOKING_REPLICAS=2 ...): booking's on PORT+11.., the queue's on
+# PORT+21..; the gateway spreads requests over them (the URLs in BOOKING_URL / QUEUE_URL, separated by commas).
+for ((i = 2; i <= ${MAWAEED_BOOKING_REPLICAS:-1}; i++)); do
+  BOOKING_URL="$BOOKING_URL,http://127.0.0.1:$((PORT + 9 + i))"
+  WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 9 + i))" .venv/bin/mawaeed run booking & pids+=($!)
+done
+for ((i = 2; i <= ${MAWAEED_QUEUE_REPLICAS:-1}; i++)); do
+  QUEUE_URL="$QUEUE_URL,http://127.0.0.1:$((PORT + 19 + i))"
+  WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 19 + i))" .venv/bin/mawaeed run queue & pids+=($!)
+done
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 4))" .venv/bin/mawaeed run notifications & pids+=($!)
 WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 5))" .venv/bin/mawaeed run web & pids+=($!)
 export INSIGHTS_URL="http://127.0.0.1:$((PORT + 6))"; WEB_SERVER_ADDRESS="127.0.0.1:$((PORT + 6))" .venv/bin/mawaeed run insights & pids+=($!)

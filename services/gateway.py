@@ -5,6 +5,7 @@ events feed goes to the service its `service` parameter names, and /health answe
 embedded mode no gateway is needed: every service shares one server in one process.
 """
 import http.client
+import itertools
 import json
 import logging
 import os
@@ -43,29 +44,85 @@ class ServiceUnavailable(Unavailable):
     """A service that does not answer: the caller may try again shortly (503 with Retry-After)."""
 
 
+class Refused(OSError):
+    """A replica that would not take the connection: nothing was sent, so another replica may take the request."""
+
+
 class Upstream:
-    """Keep-alive connections to one service."""
+    """Keep-alive connections to one replica of a service, and how many requests it has in flight."""
 
     def __init__(self, url: str, size: int = 50):
         parts = urlsplit(url)
-        self.url = url
-        self.pool = Pool(max_size=size, create=lambda: http.client.HTTPConnection(parts.hostname, parts.port,
-                                                                                     timeout=30))
+        self.url, self.host, self.port = url, parts.hostname, parts.port
+        self.in_flight = 0
+        self.pool = Pool(max_size=size, create=self.connection)
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def connected(self, conn: http.client.HTTPConnection) -> http.client.HTTPConnection:
+        """`conn`, connected; Refused when the replica does not accept it."""
+        if conn.sock is None:
+            try:
+                conn.connect()
+            except OSError as exc:
+                conn.close()
+                raise Refused(f"{self.url}: {exc}") from exc
+        return conn
 
     def request(self, method: str, target: str, body: bytes | None, headers: dict):
-        for attempt in (1, 2):  # a kept-alive connection the service closed meanwhile gets one fresh retry
-            conn = self.pool.get()
-            try:
-                conn.request(method, target, body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                self.pool.put(conn)
-                return response.status, response.reason, response.getheaders(), payload
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                self.pool.put(http.client.HTTPConnection(conn.host, conn.port, timeout=30))
-                if attempt == 2:
+        self.in_flight += 1
+        try:
+            for attempt in (1, 2):  # a kept-alive connection the service closed meanwhile gets one fresh retry
+                conn = self.pool.get()
+                try:
+                    self.connected(conn).request(method, target, body=body, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                    self.pool.put(conn)
+                    return response.status, response.reason, response.getheaders(), payload
+                except Refused:
+                    self.pool.put(self.connection())
                     raise
+                except (http.client.HTTPException, OSError):
+                    conn.close()
+                    self.pool.put(self.connection())
+                    if attempt == 2:
+                        raise
+        finally:
+            self.in_flight -= 1
+
+
+class Replicas:
+    """The replicas of one service. Each request goes to the one with the fewest requests in flight (ties taken
+    in turn); one that refuses the connection is passed over for the next, which is safe because nothing reached
+    it. A request that did reach a replica is never sent to another: it may have taken effect."""
+
+    def __init__(self, urls: list[str]):
+        if not urls:
+            raise ValueError("a service needs at least one URL")
+        self.replicas = [Upstream(url) for url in urls]
+        self.turns = itertools.count()
+
+    def in_order(self) -> list[Upstream]:
+        start = next(self.turns) % len(self.replicas)
+        rotated = self.replicas[start:] + self.replicas[:start]
+        return sorted(rotated, key=lambda replica: replica.in_flight)  # stable: ties stay in turn
+
+    def request(self, method: str, target: str, body: bytes | None, headers: dict):
+        refused = None
+        for replica in self.in_order():
+            try:
+                return replica.request(method, target, body, headers)
+            except Refused as exc:
+                refused = exc
+        raise refused
+
+
+def replica_urls(value: str | list[str]) -> list[str]:
+    """One URL, URLs separated by commas, or a list of them."""
+    urls = value.split(",") if isinstance(value, str) else value
+    return [url.strip() for url in urls if url.strip()]
 
 
 # What a request carries on to its service, and what of an answer is the connection's own, not the client's.
@@ -80,9 +137,9 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 class Gateway:
     body_timeout = 10.0  # seconds a request body may take to arrive (MAWAEED_BODY_TIMEOUT)
 
-    def __init__(self, upstreams: dict[str, str]):
+    def __init__(self, upstreams: dict[str, str | list[str]]):
         self.routes = route_map(dict(zip(SERVICES, service_classes(SERVICES))))  # importing them connects nothing
-        self.upstreams = {name: Upstream(url) for name, url in upstreams.items()}
+        self.upstreams = {name: Replicas(replica_urls(urls)) for name, urls in upstreams.items()}
 
     def route(self, environ) -> tuple[str | None, str]:
         """(the name of the service a request is for, or None when the path is nobody's; its route label)."""
@@ -162,14 +219,20 @@ class Gateway:
         """A Server-Sent Events stream (the display's live board): passed on as it comes, on a connection of its
         own (a pooled one would be held for hours); the service's heartbeat every 15 s keeps it under the
         timeout, so a service that died is noticed."""
-        parts = urlsplit(self.upstreams[service].url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        try:
-            conn.request("GET", target, headers=headers)
-            response = conn.getresponse()
-        except (http.client.HTTPException, OSError) as exc:
-            conn.close()
-            log.warning("%s is not answering: %s", service, exc)
+        response = None
+        for replica in self.upstreams[service].in_order():
+            conn = http.client.HTTPConnection(replica.host, replica.port, timeout=60)
+            try:
+                replica.connected(conn).request("GET", target, headers=headers)
+                response = conn.getresponse()
+                break
+            except Refused:
+                continue  # nothing sent: the next replica
+            except (http.client.HTTPException, OSError) as exc:
+                conn.close()
+                log.warning("%s is not answering: %s", service, exc)
+                break
+        if response is None:
             raise ServiceUnavailable(f"The {service} service is not answering; try again shortly.",
                                      message_ar="الخدمة لا تستجيب حاليًا، يرجى المحاولة بعد قليل.") from None
         keep = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP | {"content-length"}]
@@ -189,21 +252,26 @@ class Gateway:
                 conn.close()
         return relay()
 
+    @staticmethod
+    def replica_state(name: str, replica: Upstream) -> str:
+        try:
+            status, _, _, payload = replica.request("GET", "/health/ready", None, {})
+            return json.loads(payload)["services"].get(name, "missing") if status == 200 else "failing"
+        except (http.client.HTTPException, OSError, ValueError, KeyError):
+            return "not answering"
+
     def ready(self):
         """Readiness of the suite: every upstream's /health/ready (the gateway serves nothing by itself)."""
         services, healthy = {}, True
-        for name, upstream in self.upstreams.items():
-            try:
-                status, _, _, payload = upstream.request("GET", "/health/ready", None, {})
-                services[name] = json.loads(payload)["services"].get(name, "missing") if status == 200 else "failing"
-            except (http.client.HTTPException, OSError, ValueError, KeyError):
-                services[name] = "not answering"
+        for name, upstreams in self.upstreams.items():
+            states = [self.replica_state(name, replica) for replica in upstreams.replicas]
+            services[name] = next((state for state in states if state != "ok"), "ok")  # every replica must be
             healthy = healthy and services[name] == "ok"
         return json_response({"status": "ok" if healthy else "failing", "services": services},
                              200 if healthy else 503)
 
 
-def serve(listen: str, upstreams: dict[str, str], announce=None) -> None:
+def serve(listen: str, upstreams: dict[str, list[str]], announce=None) -> None:
     """Serve until stopped; `announce(listen)`, if given, is printed once the whole suite is ready."""
     host, _, port = listen.rpartition(":")
     log.info("gateway on %s in front of %s", listen, upstreams)

@@ -76,7 +76,8 @@ def nameko_config(env=os.environ) -> dict:
 
 
 # Where the gateway of the distributed mode finds each service (AVAILABILITY_URL, BOOKING_URL, ...): the
-# ports deploy/run-distributed.sh gives them.
+# ports deploy/run-distributed.sh gives them. Several replicas of a service: their URLs separated by commas
+# (BOOKING_URL=http://127.0.0.1:8002,http://127.0.0.1:8012); set empty, the gateway is not in front of that service.
 UPSTREAM_DEFAULTS = {"availability": "http://127.0.0.1:8001", "booking": "http://127.0.0.1:8002",
                      "queue": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004",
                      "web": "http://127.0.0.1:8005", "insights": "http://127.0.0.1:8006"}
@@ -87,8 +88,14 @@ def gateway_address(env=os.environ) -> str:
     return env.get("GATEWAY_ADDRESS") or f"127.0.0.1:{env.get('MAWAEED_PORT', '8000')}"
 
 
-def gateway_upstreams(env=os.environ) -> dict[str, str]:
-    return {name: env.get(f"{name.upper()}_URL", default) for name, default in UPSTREAM_DEFAULTS.items()}
+def gateway_upstreams(env=os.environ) -> dict[str, list[str]]:
+    """Each service the gateway is in front of, with the base URLs of its replicas."""
+    upstreams = {}
+    for name, default in UPSTREAM_DEFAULTS.items():
+        urls = [u.strip() for u in env.get(f"{name.upper()}_URL", default).split(",") if u.strip()]
+        if urls:
+            upstreams[name] = urls
+    return upstreams
 
 
 def database_for(config: dict, service: str) -> tuple[str, str | None]:

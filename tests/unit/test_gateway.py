@@ -235,3 +235,53 @@ def test_the_gateway_counts_its_requests_by_upstream_route_and_status(gateway):
     assert re.search(r'mawaeed_gateway_request_seconds_count\{route="unmatched",status="404",upstream="gateway"\}',
                      text)
     assert "x" * 40 not in text
+
+
+# -- replicas of one service ---------------------------------------------------------------------------------
+
+def test_requests_are_spread_over_the_replicas_of_a_service(stand_ins, start_gateway):
+    second = StandIn("booking")
+    try:
+        gateway = start_gateway({"booking": f"{stand_ins['booking'].server.url},{second.server.url}"})
+        for n in range(6):
+            assert requests.get(f"{gateway}/api/v1/bookings/K7MX-{n:04d}", timeout=5).status_code == 200
+        assert len(stand_ins["booking"].asked) == 3 and len(second.asked) == 3
+    finally:
+        second.server.stop()
+
+
+def test_a_replica_that_refuses_the_connection_is_passed_over_and_nothing_is_sent_twice(stand_ins, start_gateway):
+    down = f"http://127.0.0.1:{free_port()}"
+    gateway = start_gateway({"booking": [down, stand_ins["booking"].server.url]})
+    for n in range(4):
+        response = requests.post(f"{gateway}/api/v1/bookings", data=f'{{"n": {n}}}', timeout=10)
+        assert response.status_code == 200 and response.json() == {"service": "booking"}
+    assert [body for _, _, body in stand_ins["booking"].asked] == [f'{{"n": {n}}}' for n in range(4)]
+
+
+def test_when_every_replica_refuses_the_answer_is_503(start_gateway):
+    gateway = start_gateway({"booking": [f"http://127.0.0.1:{port}" for port in (free_port(), free_port())]})
+    assert_error(requests.get(f"{gateway}/api/v1/bookings/K7MX-9QRD", timeout=10), 503, "SERVICE_UNAVAILABLE")
+
+
+def test_a_busy_replica_gets_the_next_request_after_an_idle_one():
+    from services.gateway import Replicas
+    replicas = Replicas(["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"])
+    replicas.replicas[0].in_flight = 2
+    replicas.replicas[1].in_flight = 1
+    assert [r.url for r in replicas.in_order()][0] == "http://127.0.0.1:3"
+    replicas.replicas[2].in_flight = 5
+    assert [r.url for r in replicas.in_order()] == ["http://127.0.0.1:2", "http://127.0.0.1:1", "http://127.0.0.1:3"]
+
+
+def test_readiness_needs_every_replica(stand_ins, start_gateway):
+    gateway = start_gateway({"booking": [stand_ins["booking"].server.url, f"http://127.0.0.1:{free_port()}"]})
+    response = requests.get(f"{gateway}/health/ready", timeout=10)
+    assert response.status_code == 503 and response.json()["services"] == {"booking": "not answering"}
+
+
+def test_the_upstream_setting_takes_several_urls_and_an_empty_one_leaves_a_service_out():
+    from shared.config import gateway_upstreams
+    upstreams = gateway_upstreams({"BOOKING_URL": "http://127.0.0.1:8002, http://127.0.0.1:8012", "WEB_URL": ""})
+    assert upstreams["booking"] == ["http://127.0.0.1:8002", "http://127.0.0.1:8012"]
+    assert upstreams["queue"] == ["http://127.0.0.1:8003"] and "web" not in upstreams
