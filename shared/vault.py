@@ -88,6 +88,15 @@ def sealed_subjects(stored_payloads) -> set[str]:
             for text in stored_payloads for i in [text.find(marker)] if i >= 0}
 
 
+_KEY_QUERIES = {}  # person_keys table -> its query by subject, built once (a booking reads a key each time)
+
+
+def _key_query(table: sa.Table) -> sa.Select:
+    if table not in _KEY_QUERIES:
+        _KEY_QUERIES[table] = sa.select(table.c.key).where(table.c.subject == sa.bindparam("subject"))
+    return _KEY_QUERIES[table]
+
+
 class PersonKey:
     """One person's key as stored (a Fernet key: 32 random bytes, base64url) and the two ciphers made of it:
     AES-256-GCM for what is sealed now, under a key derived from it for that use only; Fernet, made when first
@@ -128,10 +137,11 @@ class Vault:
 
     def _key(self, subject: str, create: bool) -> PersonKey | None:
         if subject not in self._keys:
-            key = self.conn.execute(sa.select(self.table.c.key).where(self.table.c.subject == subject)).scalar()
+            key = self.conn.execute(_key_query(self.table), {"subject": subject}).scalar()
             if key is None and create:
                 key = Fernet.generate_key().decode()
-                self.conn.execute(self.table.insert().values(subject=subject, key=key, created_at=to_db(clock.now())))
+                self.conn.execute(self.table.insert(), {"subject": subject, "key": key,
+                                                        "created_at": to_db(clock.now())})
             self._keys[subject] = PersonKey(key, subject) if key else None
         return self._keys[subject]
 
