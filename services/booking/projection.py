@@ -8,7 +8,6 @@ Rows are as stored, instants naive UTC (shared.clock.to_db); instants given to t
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import catalogue
 from shared.clock import to_db
@@ -59,10 +58,10 @@ CATALOGUE_CONSUMER = "booking.catalogue"
 _BY_REFERENCE = sa.select(bookings).where(bookings.c.reference == sa.bindparam("reference"))
 _ACTIVE = sa.select(bookings.c.reference, bookings.c.service, bookings.c.start).where(
     bookings.c.cpr == sa.bindparam("cpr"), bookings.c.status == "active", bookings.c.start > sa.bindparam("after"))
-_CLAIM = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(people).values(
-    cpr=sa.bindparam("cpr"), version=1).on_conflict_do_update(index_elements=[people.c.cpr],
-                                                              set_={"version": people.c.version + 1})
-    for dialect in (postgresql, sqlite)}
+# As text: SQLAlchemy does not cache an INSERT .. ON CONFLICT construct, and compiled it for every booking.
+# The same SQL on PostgreSQL and SQLite.
+_CLAIM = sa.text("INSERT INTO people (cpr, version) VALUES (:cpr, 1) "
+                 "ON CONFLICT (cpr) DO UPDATE SET version = people.version + 1")
 _INSERT = bookings.insert()
 
 
@@ -102,7 +101,7 @@ def bookings_of(uow, cpr: str) -> list:
 def claim_person(uow, cpr: str) -> None:
     """Create or bump the person's row. It stays locked until commit, so two bookings by one person take turns
     and the second checks the per-person rules against what the first committed."""
-    uow.execute(_CLAIM[uow.conn.dialect.name], {"cpr": cpr})
+    uow.execute(_CLAIM, {"cpr": cpr})
 
 
 def slot_version_and_taken(uow, stream: str, branch: str, service: str, start: datetime,

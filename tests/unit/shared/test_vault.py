@@ -75,9 +75,9 @@ def test_a_forgotten_key_makes_both_kinds_unreadable(conn):
 def tampered(value: str) -> str:
     """The sealed value with one bit of its ciphertext flipped."""
     head, token = value.rsplit(vault.AES_GCM, 1)
-    raw = bytearray(base64.urlsafe_b64decode(token))
+    raw = bytearray(base64.b64decode(token))
     raw[vault.NONCE_BYTES] ^= 1
-    return f"{head}{vault.AES_GCM}{base64.urlsafe_b64encode(bytes(raw)).decode()}"
+    return f"{head}{vault.AES_GCM}{base64.b64encode(bytes(raw)).decode()}"
 
 
 def test_a_changed_sealed_value_is_refused(conn):
