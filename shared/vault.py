@@ -91,6 +91,11 @@ def sealed_subjects(stored_payloads) -> set[str]:
             for text in stored_payloads for i in [text.find(marker)] if i >= 0}
 
 
+# A person's key, made if missing, in one statement instead of a read and an insert (the same SQL on PostgreSQL
+# and SQLite; the table is in the connection's schema): the no-op update returns the key the person has.
+_KEY_UPSERT = sa.text("INSERT INTO person_keys (subject, key, created_at) VALUES (:subject, :key, :created_at) "
+                      "ON CONFLICT (subject) DO UPDATE SET key = person_keys.key RETURNING key") \
+    .bindparams(sa.bindparam("created_at", type_=sa.DateTime))
 _KEY_QUERIES = {}  # person_keys table -> its query by subject, built once (a booking reads a key each time)
 
 
@@ -140,11 +145,11 @@ class Vault:
 
     def _key(self, subject: str, create: bool) -> PersonKey | None:
         if subject not in self._keys:
-            key = self.conn.execute(_key_query(self.table), {"subject": subject}).scalar()
-            if key is None and create:
-                key = Fernet.generate_key().decode()
-                self.conn.execute(self.table.insert(), {"subject": subject, "key": key,
-                                                        "created_at": to_db(clock.now())})
+            if create:  # one statement: a new key, or the one the person has (a conflict keeps it)
+                key = self.conn.execute(_KEY_UPSERT, {"subject": subject, "key": Fernet.generate_key().decode(),
+                                                      "created_at": to_db(clock.now())}).scalar_one()
+            else:
+                key = self.conn.execute(_key_query(self.table), {"subject": subject}).scalar()
             self._keys[subject] = PersonKey(key, subject) if key else None
         return self._keys[subject]
 
