@@ -2,8 +2,8 @@
 
 `python -m bench.replay --sizes 100000,1000000` writes, per size, a booking log straight into scratch PostgreSQL
 schemas (COPY, not the command path): SlotBooked / BookingCancelled / BookingRescheduled / BookingExpired spread
-over the real catalogue's slots, personal fields sealed as the store seals them (one key per person, each
-person's fields sealed once and reused), with AES-GCM as the store seals them now, and the live tables those events give.
+over the real catalogue's slots, personal fields sealed as the store seals them (AES-GCM; one key per person,
+each person's fields sealed once and reused), and the live tables those events give.
 Then each projection is rebuilt and compared as `mawaeed replay` does it, in a fresh subprocess so that its peak
 memory is its own: availability's slot counts from the booking log read straight from booking's database (the
 CLI's `--direct`; its default reads the same log through the HTTP feed), and booking's own bookings table.
