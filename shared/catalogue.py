@@ -39,10 +39,16 @@ def load_catalogue(uow) -> tuple[dict, dict]:
     return found, {r.id: json.loads(r.doc) for r in uow.execute(sa.select(branches))}
 
 
+_BRANCH_QUERIES = {}  # (branches table, for update) -> its query by id, built once: every booking reads its branch
+
+
 def load_branch(uow, branch_id: str, for_update: bool = False) -> dict | None:
     branches = uow.tables["branches"]
-    query = sa.select(branches.c.doc).where(branches.c.id == branch_id)
-    doc = uow.execute(query.with_for_update() if for_update else query).scalar_one_or_none()
+    query = _BRANCH_QUERIES.get((branches, for_update))
+    if query is None:
+        query = sa.select(branches.c.doc).where(branches.c.id == sa.bindparam("branch_id"))
+        query = _BRANCH_QUERIES[(branches, for_update)] = query.with_for_update() if for_update else query
+    doc = uow.execute(query, {"branch_id": branch_id}).scalar_one_or_none()
     return json.loads(doc) if doc else None
 
 

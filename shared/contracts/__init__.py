@@ -23,6 +23,7 @@ class Contract(Typed):
 
 CONTRACTS: dict[str, Contract] = {}
 UPCASTERS: dict[tuple[str, int], callable] = {}
+_LATEST: dict[str, int] = {}  # type -> its latest version, as CONTRACTS says (latest_version)
 
 
 def contract(type_: str, version: int, description: str):
@@ -32,6 +33,7 @@ def contract(type_: str, version: int, description: str):
         if entry.wire_name in CONTRACTS:
             raise RuntimeError(f"contract {entry.wire_name} registered twice")
         CONTRACTS[entry.wire_name] = entry
+        _LATEST.clear()
         return schema_cls
     return register
 
@@ -45,10 +47,13 @@ def upcaster(type_: str, from_version: int):
 
 
 def latest_version(type_: str) -> int:
-    versions = [c.version for c in CONTRACTS.values() if c.type == type_]
-    if not versions:
-        raise ContractError(f"unknown event type {type_}")
-    return max(versions)
+    # looked up on every append and every event read: remembered until another contract registers
+    if type_ not in _LATEST:
+        versions = [c.version for c in CONTRACTS.values() if c.type == type_]
+        if not versions:
+            raise ContractError(f"unknown event type {type_}")
+        _LATEST[type_] = max(versions)
+    return _LATEST[type_]
 
 
 def get_contract(type_: str, version: int) -> Contract:
