@@ -4,12 +4,12 @@ Every service has its own database (a SQLite file, or a PostgreSQL schema) holdi
 - `events`: the log. UNIQUE (stream_id, stream_version) makes a stale append fail; `position` is the global,
   gap-free, commit-ordered sequence that readers page through. `seq` is the order rows were inserted in.
 - `outbox`: positions not yet confirmed by the broker; written in the transaction that gives events their positions.
+- `processed_events`: (consumer, event_id) of every event a projection applied, written in the projection's
+  transaction, so a redelivered event changes nothing.
 
 Positions, and the hash chain, are given after the commit on PostgreSQL (Database.sequence, run by the relay):
 appends hold no lock of the log, so concurrent commits share one WAL flush. On SQLite (one writer) an append
 numbers its events at once. Readers of the log see an event only once it has its position.
-- `processed_events`: (consumer, event_id) of every event a projection applied, written in the projection's
-  transaction, so a redelivered event changes nothing.
 
 Each event's `hash` chains it to the one before it (chain_hash), so a row changed by hand shows (verify_chain).
 A service's tables are made and changed by its migrations (shared/migrations); `Database.create_tables` is for
@@ -295,7 +295,6 @@ class EventStore:
             raise ConcurrencyError(str(exc.orig)) from None
         if not inserted:
             raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-        return None
 
     def sequence(self, limit: int = SEQUENCE_BATCH) -> int:
         """Give up to `limit` committed, unsequenced events the next positions, in the order they were inserted,
