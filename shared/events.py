@@ -47,7 +47,7 @@ class Event(Typed):
     version: int
     stream_id: str
     stream_version: int
-    position: int
+    position: int | None  # None on an event just appended on PostgreSQL: the sequencer gives it after the commit
     occurred_at: datetime
     correlation_id: str
     causation_id: str | None

@@ -2,10 +2,14 @@
 
 Every service has its own database (a SQLite file, or a PostgreSQL schema) holding:
 - `events`: the log. UNIQUE (stream_id, stream_version) makes a stale append fail; `position` is the global,
-  gap-free, commit-ordered sequence that readers page through.
-- `outbox`: positions not yet confirmed by the broker; written in the same transaction as the events.
+  gap-free, commit-ordered sequence that readers page through. `seq` is the order rows were inserted in.
+- `outbox`: positions not yet confirmed by the broker; written in the transaction that gives events their positions.
 - `processed_events`: (consumer, event_id) of every event a projection applied, written in the projection's
   transaction, so a redelivered event changes nothing.
+
+Positions, and the hash chain, are given after the commit on PostgreSQL (Database.sequence, run by the relay):
+appends hold no lock of the log, so concurrent commits share one WAL flush. On SQLite (one writer) an append
+numbers its events at once. Readers of the log see an event only once it has its position.
 
 Each event's `hash` chains it to the one before it (chain_hash), so a row changed by hand shows (verify_chain).
 A service's tables are made and changed by its migrations (shared/migrations); `Database.create_tables` is for
@@ -19,23 +23,27 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from shared import greenpg, metrics, vault
+from shared import metrics, vault
 from shared.clock import UTC, clock, to_db
 from shared.contracts import latest_version, validated_payload
 from shared.events import Event, NewEvent
 from shared.errors import ConcurrencyError
 
-# Any fixed key: every append to a service's log takes this transaction-scoped lock, so positions are
-# assigned and committed one transaction at a time (a bigserial alone can commit out of order).
+# Any fixed key: the sequencer of a service's log takes this transaction-scoped lock, so positions are given and
+# committed one batch at a time, by one process at a time (however many replicas run a relay).
 APPEND_LOCK_KEY = 7_263_011
 SCHEMA_LOCK_KEY = 7_263_012  # migrating a service's schema (shared.migrations), creating a scratch one
+PUBLISH_LOCK_KEY = 7_263_013  # the relay publishing a log's outbox: one replica at a time, so each event goes once
+SEQUENCE_BATCH = 2000  # events given positions per sequencer transaction
 
 
 def event_tables(metadata: sa.MetaData) -> None:
     """Add the store's tables to a service's metadata."""
     sa.Table(
         "events", metadata,
-        sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+        # the insertion order: PostgreSQL's appends commit out of it, so it is not the log's order (position is)
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(), primary_key=True),
+        sa.Column("position", sa.BigInteger),  # NULL until the sequencer gives it (PostgreSQL)
         sa.Column("event_id", sa.String(36), nullable=False, unique=True),
         sa.Column("stream_id", sa.String(200), nullable=False),
         sa.Column("stream_version", sa.Integer, nullable=False),
@@ -51,8 +59,13 @@ def event_tables(metadata: sa.MetaData) -> None:
         # out, which verify_chain then reports
         sa.Column("hash", sa.String(64)),
         sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+        sa.UniqueConstraint("position", name="uq_events_position"),
     )
-    sa.Index("ix_events_type_position", metadata.tables["events"].c.type, metadata.tables["events"].c.position)
+    events = metadata.tables["events"]
+    sa.Index("ix_events_type_position", events.c.type, events.c.position)
+    # what the sequencer looks for: small, since rows leave it as soon as they are sequenced
+    sa.Index("ix_events_unsequenced", events.c.seq, postgresql_where=events.c.position.is_(None),
+             sqlite_where=events.c.position.is_(None))
     sa.Table("outbox", metadata, sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False))
     vault.key_table(metadata)
     sa.Table(
@@ -214,10 +227,9 @@ class EventStore:
     def append(self, stream_id: str, expected_version: int, new_events: list[NewEvent]) -> list[Event]:
         """Append to a stream that must be at `expected_version`; raise ConcurrencyError otherwise.
 
-        The events and their outbox rows are written in the caller's transaction: they reach the broker
-        only if this transaction commits. Every append to a log takes one lock until commit (positions are
-        gap-free and in commit order), so everything that can be done before it is: validating, sealing
-        personal fields (which may read or create a person's key) and serialising.
+        The events are written in the caller's transaction. On PostgreSQL they take no lock of the log: their
+        positions, hashes and outbox rows come after the commit, from the sequencer (Database.sequence), so the
+        events returned have position None. On SQLite they are numbered, hashed and put in the outbox here.
         """
         if not new_events:
             raise ValueError("nothing to append")
@@ -238,7 +250,8 @@ class EventStore:
         else:
             head = self._append_generic(stream_id, expected_version, rows, occurred_at)
         return [Event(event_id=r["event_id"], type=r["type"], version=r["version"], stream_id=stream_id,
-                      stream_version=expected_version + r["offset"], position=head + r["offset"],
+                      stream_version=expected_version + r["offset"],
+                      position=None if head is None else head + r["offset"],
                       occurred_at=occurred_at, correlation_id=r["correlation_id"], causation_id=r["causation_id"],
                       directorate=r["directorate"], payload=r["payload"], actor=r["actor"]) for r in rows]
 
@@ -265,23 +278,29 @@ class EventStore:
         self.conn.execute(self.outbox.insert(), [{"position": head + r["offset"]} for r in rows])
         return head
 
-    def _append_postgresql(self, stream_id: str, expected_version: int, rows: list[dict], occurred_at) -> int:
-        """One call of the schema's append_events (APPEND_FUNCTION): lock, check the stream's version, number the
-        events after the head, write them and their outbox rows. One round trip with a plan the session keeps,
-        so the lock every writer queues for is held as briefly as possible."""
-        greenpg.hold_until_commit()  # Database.transaction releases it after the commit or rollback
+    def _append_postgresql(self, stream_id: str, expected_version: int, rows: list[dict], occurred_at) -> None:
+        """One call of the schema's append_events (APPEND_FUNCTION): check the stream's version and insert the
+        events unsequenced, in one round trip with a plan the session keeps. Two appends at one version both
+        pass the check only when neither has committed: then UNIQUE (stream_id, stream_version) fails one."""
         columns = ("event_id", "type", "version", "correlation_id", "causation_id", "directorate", "stored_actor",
                    "stored")
         try:
-            positions = self.conn.exec_driver_sql(
-                "SELECT append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (APPEND_LOCK_KEY, stream_id, expected_version, to_db(occurred_at),
-                 *([r[c] for r in rows] for c in columns))).scalars().all()
+            inserted = self.conn.exec_driver_sql(
+                "SELECT append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (stream_id, expected_version, to_db(occurred_at),
+                 *([r[c] for r in rows] for c in columns))).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise ConcurrencyError(str(exc.orig)) from None
-        if not positions:
+        if not inserted:
             raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-        return min(positions) - 1
+
+    def sequence(self, limit: int = SEQUENCE_BATCH) -> int:
+        """Give up to `limit` committed, unsequenced events the next positions, in the order they were inserted,
+        with their hashes and outbox rows (SEQUENCE_FUNCTION); returns how many. Commit right after: the log's
+        sequencer lock is held until then. SQLite numbers events as they are appended: nothing to do."""
+        if self.conn.dialect.name != "postgresql":
+            return 0
+        return self.conn.exec_driver_sql("SELECT sequence_events(%s, %s)", (APPEND_LOCK_KEY, limit)).scalar_one()
 
 
 # chain_hash in SQL (the same bytes: see the hash chain above). Migration 0003 installs a frozen copy of these
@@ -304,42 +323,72 @@ RETURNS text LANGUAGE sql STABLE AS $$
         || chain_field(p_actor) || chain_field(p_payload), 'UTF8')), 'hex')
 $$"""
 
-# Each statement of a volatile PL/pgSQL function reads a fresh snapshot: the head is read after the lock is held.
-# The events are hashed here, under the lock, each after the one before (chain_hash).
+# An append checks its stream's version and inserts its events with no position: no lock of the log, so
+# concurrent appends commit (and flush) together. The version is read from committed rows, sequenced or not.
 APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION append_events(
-    p_lock integer, p_stream text, p_expected integer, p_at timestamp, p_ids text[], p_types text[],
-    p_versions integer[], p_correlations text[], p_causations text[], p_directorates text[], p_actors text[],
-    p_payloads text[])
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+    p_stream text, p_expected integer, p_at timestamp, p_ids text[], p_types text[], p_versions integer[],
+    p_correlations text[], p_causations text[], p_directorates text[], p_actors text[], p_payloads text[])
+RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
+    v_count integer;
+BEGIN
+    IF (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = p_stream) <> p_expected THEN
+        RETURN 0;  -- nothing appended: the caller raises ConcurrencyError
+    END IF;
+    INSERT INTO events (event_id, stream_id, stream_version, type, version, occurred_at, correlation_id,
+                        causation_id, directorate, actor, payload)
+    SELECT v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at, v.correlation_id, v.causation_id,
+           v.directorate, v.actor, v.payload
+    FROM unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_actors, p_payloads)
+             WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, actor,
+                                  payload, n)
+    ORDER BY v.n;  -- seq in the stream's order
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END $$"""
+
+# The sequencer: under the log's lock (one sequencer at a time; the next one waits, then reads after this one's
+# commit), the committed events without a position, in seq order, get the next positions and their hashes, each
+# after the one before (chain_hash), and their outbox rows. Each statement of a volatile PL/pgSQL function reads
+# a fresh snapshot: the head and the events are read after the lock is held.
+#
+# Why seq order is commit order where it matters: an event that was committed before another was inserted has
+# the smaller seq, and is visible to every snapshot the other is visible to; so it is sequenced in the same batch
+# or an earlier one, before the other. In particular a stream's versions (each decided after the one before
+# committed, UNIQUE (stream_id, stream_version) sees to that) are in position order. Events that are not so
+# ordered were concurrent: neither could have read the other.
+SEQUENCE_FUNCTION = """
+CREATE OR REPLACE FUNCTION sequence_events(p_lock integer, p_limit integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
     v_head bigint;
     v_hash text;
+    v_seqs bigint[] := '{}';
+    v_positions bigint[] := '{}';
     v_hashes text[] := '{}';
 BEGIN
     PERFORM pg_advisory_xact_lock(p_lock, hashtext(current_schema()));
-    IF (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = p_stream) <> p_expected THEN
-        RETURN;  -- nothing appended: the caller raises ConcurrencyError
-    END IF;
-    SELECT e.position, e.hash INTO v_head, v_hash FROM events e ORDER BY e.position DESC LIMIT 1;
+    SELECT e.position, e.hash INTO v_head, v_hash FROM events e
+        WHERE e.position IS NOT NULL ORDER BY e.position DESC LIMIT 1;
     v_head := coalesce(v_head, 0);
-    FOR i IN 1 .. cardinality(p_ids) LOOP
-        v_hash := chain_hash(coalesce(v_hash, repeat('0', 64)), v_head + i, p_ids[i], p_stream, p_expected + i,
-                             p_types[i], p_versions[i], p_at, p_correlations[i], p_causations[i],
-                             p_directorates[i], p_actors[i], p_payloads[i]);
+    FOR r IN SELECT * FROM events e WHERE e.position IS NULL ORDER BY e.seq LIMIT p_limit LOOP
+        v_head := v_head + 1;
+        v_hash := chain_hash(coalesce(v_hash, repeat('0', 64)), v_head, r.event_id, r.stream_id, r.stream_version,
+                             r.type, r.version, r.occurred_at, r.correlation_id, r.causation_id, r.directorate,
+                             r.actor, r.payload);
+        v_seqs := v_seqs || r.seq;
+        v_positions := v_positions || v_head;
         v_hashes := v_hashes || v_hash;
     END LOOP;
-    RETURN QUERY WITH added AS (
-        INSERT INTO events (position, event_id, stream_id, stream_version, type, version, occurred_at,
-                            correlation_id, causation_id, directorate, actor, payload, hash)
-        SELECT v_head + v.n, v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at,
-               v.correlation_id, v.causation_id, v.directorate, v.actor, v.payload, v.hash
-        FROM unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_actors,
-                    p_payloads, v_hashes)
-                 WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, actor,
-                                      payload, hash, n)
-        RETURNING events.position)
-    INSERT INTO outbox (position) SELECT added.position FROM added RETURNING outbox.position;
+    IF cardinality(v_seqs) = 0 THEN
+        RETURN 0;
+    END IF;
+    UPDATE events e SET position = s.position, hash = s.hash
+        FROM unnest(v_seqs, v_positions, v_hashes) AS s(seq, position, hash) WHERE e.seq = s.seq;
+    INSERT INTO outbox (position) SELECT unnest(v_positions);
+    RETURN cardinality(v_seqs);
 END $$"""
 
 
@@ -365,6 +414,7 @@ class Database:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(CHAIN_FUNCTIONS)
                 conn.exec_driver_sql(APPEND_FUNCTION)
+                conn.exec_driver_sql(SEQUENCE_FUNCTION)
 
     def on_commit(self, callback) -> None:
         """Call `callback()` after every transaction that appended events (the relay's doorbell)."""
@@ -372,15 +422,47 @@ class Database:
 
     @contextmanager
     def transaction(self):
-        try:
-            with self.engine.begin() as conn:
-                uow = UnitOfWork(conn, self.metadata)
-                yield uow
-        finally:
-            greenpg.release()
+        with self.engine.begin() as conn:
+            uow = UnitOfWork(conn, self.metadata)
+            yield uow
         if uow.appended:
             for callback in self._after_commit:
                 callback()
+
+    def sequence(self) -> int:
+        """Give every event committed before this call its position, hash and outbox row (EventStore.sequence),
+        a batch per short transaction; returns how many. Safe to run in any number of processes at once."""
+        if self.engine.dialect.name != "postgresql":
+            return 0  # SQLite numbers events as they are appended
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                done = EventStore(conn, self.metadata).sequence(SEQUENCE_BATCH)
+            total += done
+            if done < SEQUENCE_BATCH:
+                return total
+
+    @contextmanager
+    def publishing_turn(self):
+        """Hold the log's outbox for the length of the block: the relays of several replicas take turns (a
+        session lock on a connection of its own, PostgreSQL), so each publishes what the one before left and
+        an event goes out once. SQLite's log has one process and one relay: nothing to hold."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        key = sa.text("SELECT pg_advisory_lock(:key, hashtext(current_schema()))")
+        with self.engine.connect() as conn:
+            conn.execute(key, {"key": PUBLISH_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key, hashtext(current_schema()))"),
+                                 {"key": PUBLISH_LOCK_KEY})
+                    conn.commit()
+                except Exception:  # the connection broke: closing it for good is what releases the lock
+                    conn.invalidate()
 
     def last_processed_position(self, consumer: str) -> int:
         """The highest source position `consumer` has processed (0 when none): where catching up starts."""

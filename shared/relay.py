@@ -5,6 +5,11 @@ an event is published twice, and consumers are idempotent.
 
 A batch is published whole and its confirms collected afterwards (RabbitMQ acks or nacks each delivery tag),
 rather than waiting for each message's confirm before the next.
+
+Each round first runs the log's sequencer (Database.sequence): committed appends get their positions and outbox
+rows there, including those of a process that died after its commit, whichever replica's relay gets to them. The
+relays of several replicas of a service then take turns at the outbox (Database.publishing_turn), so in the
+normal case each event is published once.
 """
 import logging
 import time
@@ -89,7 +94,13 @@ class Relay:
 
     # -- one batch ---------------------------------------------------------------------------------
     def publish_pending(self) -> int:
-        """Publish up to one batch from the outbox; returns how many were confirmed."""
+        """Sequence what was committed, then publish up to one batch from the outbox; returns how many were
+        confirmed."""
+        self.db.sequence()
+        with self.db.publishing_turn():
+            return self._publish_batch()
+
+    def _publish_batch(self) -> int:
         events_t, outbox_t = self.db.tables["events"], self.db.tables["outbox"]
         with self.db.engine.connect() as conn:
             pending = conn.execute(sa.select(sa.func.count()).select_from(outbox_t)).scalar_one()

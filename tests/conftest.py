@@ -45,12 +45,16 @@ def backend_config(request, tmp_path):
 
 @pytest.fixture
 def open_db(backend_config):
-    """open_db(service, metadata) -> shared.eventstore.Database on the parametrised backend."""
+    """open_db(service, metadata) -> shared.eventstore.Database on the parametrised backend. Its events get their
+    positions after every commit that appended (Database.sequence), as a running service's relay gives them, so
+    a test reads back what it appended; `sequenced_on_commit=False` leaves that to the test."""
     from shared.dependencies import open_database
     opened = []
 
-    def factory(service, metadata):
+    def factory(service, metadata, sequenced_on_commit=True):
         db = open_database(backend_config, service, metadata)
+        if sequenced_on_commit:
+            db.on_commit(db.sequence)
         opened.append(db)
         return db
 

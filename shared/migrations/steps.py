@@ -221,3 +221,154 @@ def drop_hash_chain() -> None:
                    "timestamp, text, text, text, text, text)")
         op.execute("DROP FUNCTION IF EXISTS chain_field(text)")
     op.drop_column("events", "hash")
+
+
+# -- 0004: positions given after the commit (the sequencer) -----------------------------------------------------
+
+APPEND_FUNCTION_0003_SIGNATURE = ("append_events(integer, text, integer, timestamp, text[], text[], integer[], "
+                                  "text[], text[], text[], text[], text[])")
+APPEND_FUNCTION_0004_SIGNATURE = ("append_events(text, integer, timestamp, text[], text[], integer[], text[], "
+                                  "text[], text[], text[], text[])")
+
+APPEND_FUNCTION_0004 = """
+CREATE OR REPLACE FUNCTION append_events(
+    p_stream text, p_expected integer, p_at timestamp, p_ids text[], p_types text[], p_versions integer[],
+    p_correlations text[], p_causations text[], p_directorates text[], p_actors text[], p_payloads text[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = p_stream) <> p_expected THEN
+        RETURN 0;  -- nothing appended: the caller raises ConcurrencyError
+    END IF;
+    INSERT INTO events (event_id, stream_id, stream_version, type, version, occurred_at, correlation_id,
+                        causation_id, directorate, actor, payload)
+    SELECT v.event_id, p_stream, p_expected + v.n, v.type, v.version, p_at, v.correlation_id, v.causation_id,
+           v.directorate, v.actor, v.payload
+    FROM unnest(p_ids, p_types, p_versions, p_correlations, p_causations, p_directorates, p_actors, p_payloads)
+             WITH ORDINALITY AS v(event_id, type, version, correlation_id, causation_id, directorate, actor,
+                                  payload, n)
+    ORDER BY v.n;  -- seq in the stream's order
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END $$"""
+
+SEQUENCE_FUNCTION_0004 = """
+CREATE OR REPLACE FUNCTION sequence_events(p_lock integer, p_limit integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    v_head bigint;
+    v_hash text;
+    v_seqs bigint[] := '{}';
+    v_positions bigint[] := '{}';
+    v_hashes text[] := '{}';
+BEGIN
+    PERFORM pg_advisory_xact_lock(p_lock, hashtext(current_schema()));
+    SELECT e.position, e.hash INTO v_head, v_hash FROM events e
+        WHERE e.position IS NOT NULL ORDER BY e.position DESC LIMIT 1;
+    v_head := coalesce(v_head, 0);
+    FOR r IN SELECT * FROM events e WHERE e.position IS NULL ORDER BY e.seq LIMIT p_limit LOOP
+        v_head := v_head + 1;
+        v_hash := chain_hash(coalesce(v_hash, repeat('0', 64)), v_head, r.event_id, r.stream_id, r.stream_version,
+                             r.type, r.version, r.occurred_at, r.correlation_id, r.causation_id, r.directorate,
+                             r.actor, r.payload);
+        v_seqs := v_seqs || r.seq;
+        v_positions := v_positions || v_head;
+        v_hashes := v_hashes || v_hash;
+    END LOOP;
+    IF cardinality(v_seqs) = 0 THEN
+        RETURN 0;
+    END IF;
+    UPDATE events e SET position = s.position, hash = s.hash
+        FROM unnest(v_seqs, v_positions, v_hashes) AS s(seq, position, hash) WHERE e.seq = s.seq;
+    INSERT INTO outbox (position) SELECT unnest(v_positions);
+    RETURN cardinality(v_seqs);
+END $$"""
+
+
+def _events_table_sqlite(name: str, sequenced_later: bool) -> None:
+    """The events table of 0003 (`sequenced_later` False) or of 0004, made under `name` (SQLite changes a primary
+    key only by copying the table)."""
+    if sequenced_later:
+        keys = [sa.Column("seq", sa.Integer(), nullable=False),
+                sa.Column("position", sa.BigInteger(), nullable=True)]
+        constraints = [sa.PrimaryKeyConstraint("seq"), sa.UniqueConstraint("position", name="uq_events_position")]
+    else:
+        keys = [sa.Column("position", sa.BigInteger(), autoincrement=False, nullable=False)]
+        constraints = [sa.PrimaryKeyConstraint("position")]
+    op.create_table(name, *keys,
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('stream_id', sa.String(length=200), nullable=False),
+    sa.Column('stream_version', sa.Integer(), nullable=False),
+    sa.Column('type', sa.String(length=120), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(), nullable=False),
+    sa.Column('correlation_id', sa.String(length=36), nullable=False),
+    sa.Column('causation_id', sa.String(length=36), nullable=True),
+    sa.Column('directorate', sa.String(length=64), nullable=True),
+    sa.Column('actor', sa.Text(), nullable=True),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=True),
+    *constraints,
+    sa.UniqueConstraint('event_id'),
+    sa.UniqueConstraint('stream_id', 'stream_version', name='uq_events_stream_version'))
+
+
+def _copy_events_sqlite(sequenced_later: bool) -> None:
+    columns = ("position, event_id, stream_id, stream_version, type, version, occurred_at, correlation_id, "
+               "causation_id, directorate, actor, payload, hash")
+    _events_table_sqlite("_events_copy", sequenced_later)
+    if sequenced_later:  # every SQLite event has its position: it is their insertion order too
+        op.execute(f"INSERT INTO _events_copy (seq, {columns}) SELECT position, {columns} FROM events")
+    else:
+        op.execute(f"INSERT INTO _events_copy ({columns}) SELECT {columns} FROM events")
+    op.drop_table("events")  # and its indexes
+    op.rename_table("_events_copy", "events")
+    op.create_index("ix_events_type_position", "events", ["type", "position"], unique=False)
+
+
+def sequence_after_commit() -> None:
+    """`seq`, the insertion order, becomes the key; `position` may be NULL until the sequencer gives it. The
+    events already there keep their positions (and seq = position). PostgreSQL's appends stop taking the log's
+    lock (append_events), and sequence_events gives positions, hashes and outbox rows after the commit."""
+    if not is_postgresql():  # SQLite holds the file's write lock (BEGIN IMMEDIATE) until the migration commits
+        _copy_events_sqlite(sequenced_later=True)
+        op.create_index("ix_events_unsequenced", "events", ["seq"], unique=False,
+                        sqlite_where=sa.text("position IS NULL"))
+        return
+    # appends of replicas still running the code before this wait, and fail once it commits (no such function)
+    op.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+    op.execute("ALTER TABLE events ADD COLUMN seq bigint")
+    op.execute("UPDATE events SET seq = position")
+    op.execute("ALTER TABLE events ALTER COLUMN seq SET NOT NULL")
+    op.execute("ALTER TABLE events ALTER COLUMN seq ADD GENERATED BY DEFAULT AS IDENTITY")
+    op.execute("SELECT setval(pg_get_serial_sequence('events', 'seq'), "
+               "(SELECT coalesce(max(seq), 0) + 1 FROM events), false)")
+    op.execute("ALTER TABLE events DROP CONSTRAINT events_pkey")
+    op.execute("ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (seq)")
+    op.execute("ALTER TABLE events ALTER COLUMN position DROP NOT NULL")
+    op.execute("ALTER TABLE events ADD CONSTRAINT uq_events_position UNIQUE (position)")
+    op.execute("CREATE INDEX ix_events_unsequenced ON events (seq) WHERE position IS NULL")
+    op.execute(f"DROP FUNCTION {APPEND_FUNCTION_0003_SIGNATURE}")
+    op.execute(APPEND_FUNCTION_0004)
+    op.execute(SEQUENCE_FUNCTION_0004)
+
+
+def sequence_at_append() -> None:
+    """Back to 0003: the events not yet sequenced get their positions first, then position is the key again."""
+    if not is_postgresql():
+        op.drop_index("ix_events_unsequenced", table_name="events")
+        _copy_events_sqlite(sequenced_later=False)
+        return
+    op.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # every append in flight has committed or not
+    op.execute(f"SELECT sequence_events({APPEND_LOCK_KEY}, 2147483647)")
+    op.execute("DROP INDEX ix_events_unsequenced")
+    op.execute("ALTER TABLE events DROP CONSTRAINT uq_events_position")
+    op.execute("ALTER TABLE events ALTER COLUMN position SET NOT NULL")
+    op.execute("ALTER TABLE events DROP CONSTRAINT events_pkey")
+    op.execute("ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (position)")
+    op.execute("ALTER TABLE events DROP COLUMN seq")
+    op.execute("DROP FUNCTION sequence_events(integer, integer)")
+    op.execute(f"DROP FUNCTION {APPEND_FUNCTION_0004_SIGNATURE}")
+    op.execute(APPEND_FUNCTION_0003)

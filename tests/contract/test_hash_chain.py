@@ -1,5 +1,5 @@
-"""The log's hash chain (shared.eventstore.chain_hash), on both backends: PostgreSQL hashes in append_events,
-SQLite in Python, and the two give the same chain; `mawaeed verify` finds an event changed by hand and still
+"""The log's hash chain (shared.eventstore.chain_hash), on both backends: PostgreSQL hashes in sequence_events
+(the sequencer, after the commit), SQLite in Python as it appends, and the two give the same chain; `mawaeed verify` finds an event changed by hand and still
 passes once a person is erased (their personal fields are hashed sealed, as stored)."""
 import json
 from datetime import datetime
@@ -34,8 +34,10 @@ def slot_booked(reference: str = "AC3D-9FGH", cpr: str = CPR) -> NewEvent:
 
 
 def append(db, stream: str, events: list[NewEvent]):
+    """Append and sequence (as the relay does after every commit on PostgreSQL)."""
     with db.transaction() as uow:
-        return uow.append(stream, uow.store.stream_version(stream), events)
+        uow.append(stream, uow.store.stream_version(stream), events)
+    db.sequence()
 
 
 def fill(db) -> None:
@@ -126,6 +128,7 @@ def test_erasing_a_person_leaves_the_chain_intact(db):
     fill(db)
     before = hashes(db)
     commands.erase(db, CPR)
+    db.sequence()
     with db.transaction() as uow:
         [booked] = uow.store.read_all(types=["booking.SlotBooked"])
     assert booked.payload["person"]["name"] == "[erased]"
@@ -172,16 +175,16 @@ def test_the_sql_hash_is_the_python_hash(schema_prefix, previous, row):
 
 
 def test_the_migrated_functions_are_the_store_s(schema_prefix):
-    """Migration 0003 installs a frozen copy of the append and hash functions: it must be the code's own (a
-    scratch database gets eventstore's, Database.create_tables)."""
+    """Migrations 0003 and 0004 install frozen copies of the hash, append and sequencer functions: they must be
+    the code's own (a scratch database gets eventstore's, Database.create_tables)."""
     db = open_database({"DATABASE_URL": PG_URL, "DATABASE_SCHEMA_PREFIX": schema_prefix}, "booking",
                        booking.metadata)
     try:
         with db.engine.connect() as conn:
             installed = dict(conn.execute(sa.text(
                 "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = current_schema()::regnamespace")).all())
-        code = eventstore.CHAIN_FUNCTIONS + eventstore.APPEND_FUNCTION
-        assert set(installed) == {"append_events", "chain_hash", "chain_field"}
+        code = eventstore.CHAIN_FUNCTIONS + eventstore.APPEND_FUNCTION + eventstore.SEQUENCE_FUNCTION
+        assert set(installed) == {"append_events", "sequence_events", "chain_hash", "chain_field"}
         for source in installed.values():
             assert source in code
     finally:

@@ -1,5 +1,9 @@
 """The event store, its outbox and once-only projections, run against every backend (SQLite and PostgreSQL),
-as pyeventsourcing runs one recorder suite against each of its databases."""
+as pyeventsourcing runs one recorder suite against each of its databases.
+
+On PostgreSQL an appended event gets its position (its hash, its outbox row) from the sequencer, after the commit
+(Database.sequence, which the relay runs); on SQLite at once. `append` below runs the sequencer as the relay
+would, and gives back the appended events with their positions."""
 import eventlet
 import eventlet.event
 import pytest
@@ -10,6 +14,8 @@ from shared.events import NewEvent
 from shared.errors import ConcurrencyError, ContractError
 from shared.projection import apply_once
 from shared.dependencies import service_metadata
+from shared.eventstore import verify_chain
+from tests.support.store import sequenced
 
 SERVICE = "storetest"
 
@@ -24,7 +30,7 @@ def metadata() -> sa.MetaData:
 
 @pytest.fixture
 def db(open_db):
-    return open_db(SERVICE, metadata())
+    return open_db(SERVICE, metadata(), sequenced_on_commit=False)  # the tests run the sequencer themselves
 
 
 def holiday(n: int = 0) -> NewEvent:
@@ -39,7 +45,8 @@ def directorate(n: int = 0) -> NewEvent:
 
 def append(db, stream: str, expected: int, events: list[NewEvent]):
     with db.transaction() as uow:
-        return uow.append(stream, expected, events)
+        stored = uow.append(stream, expected, events)
+    return sequenced(db, stored)
 
 
 def column(db, table: str, name: str) -> list:
@@ -193,6 +200,7 @@ def test_positions_are_gap_free_across_streams_and_failures(db):
         with db.transaction() as uow:
             uow.append(stream, uow.store.stream_version(stream), [holiday(n), directorate(n)])
         expected += 2
+        db.sequence()
         assert positions(db) == list(range(1, expected + 1))
     with db.transaction() as uow:
         assert [e.position for e in uow.store.read_all()] == list(range(1, 25))
@@ -211,13 +219,14 @@ def test_a_transaction_that_fails_after_append_leaves_no_events_and_no_outbox(db
     rung = []
     db.on_commit(lambda: rung.append(True))
     with pytest.raises(RuntimeError), db.transaction() as uow:
-        stored = uow.append("a", 0, [holiday(1), holiday(2)])
-        assert [e.position for e in stored] == [1, 2]
+        uow.append("a", 0, [holiday(1), holiday(2)])
         # the rows were really written inside the transaction ...
-        assert uow.execute(sa.select(sa.func.count()).select_from(uow.tables["outbox"])).scalar() == 2
+        assert uow.execute(sa.select(sa.func.count()).select_from(uow.tables["events"])).scalar() == 2
+        assert uow.store.stream_version("a") == 2
         increment(uow, None)
         raise RuntimeError("the command failed after appending")
-    assert positions(db) == [] and outbox(db) == [] and counter(db) is None   # ... and all rolled back
+    assert db.sequence() == 0   # ... and all rolled back: nothing for the sequencer either
+    assert positions(db) == [] and outbox(db) == [] and counter(db) is None
     assert rung == []   # the relay is not woken for events that never committed
     append(db, "a", 0, [holiday(3)])
     assert positions(db) == outbox(db) == [1]
@@ -286,17 +295,20 @@ def test_already_processed_records_in_the_transaction(db):
 def pg_db(backend_config, open_db):
     if not backend_config.get("DATABASE_URL"):
         pytest.skip("concurrent writers need PostgreSQL: SQLite has one connection and one writer")
-    return open_db(SERVICE, metadata())
+    return open_db(SERVICE, metadata(), sequenced_on_commit=False)
 
 
-def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db):
-    db = pg_db
+def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db, open_db):
+    """Twenty writers on connections of their own, sequenced meanwhile by two sequencers (the relays of two
+    replicas, each with its own engine), read meanwhile by two readers."""
+    db, replica = pg_db, open_db(SERVICE, metadata(), sequenced_on_commit=False)
     writers_done = eventlet.event.Event()
-    snapshots, paged, retries = [], [], []
+    snapshots, paged, retries, batches = [], [], [], []
 
     def own_stream(w):
         for version in range(10):
-            append(db, f"own-{w}", version, [holiday(version)])
+            with db.transaction() as uow:
+                uow.append(f"own-{w}", version, [holiday(version)])
             eventlet.sleep(0)
 
     def shared_stream(w):
@@ -309,6 +321,11 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db):
                 except ConcurrencyError:
                     retries.append(w)
                     eventlet.sleep(0)
+
+    def sequencer(log):
+        while not writers_done.ready():
+            batches.append(log.sequence())
+            eventlet.sleep(0)
 
     def snapshot_reader():   # sees the whole log: it must always be 1..m, with no hole a later commit could fill
         while not writers_done.ready():
@@ -330,11 +347,15 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db):
             eventlet.sleep(0)
 
     readers = [eventlet.spawn(snapshot_reader), eventlet.spawn(paging_reader)]
+    sequencers = [eventlet.spawn(sequencer, db), eventlet.spawn(sequencer, replica)]
     writers = [eventlet.spawn(own_stream, w) for w in range(10)] + [eventlet.spawn(shared_stream, w) for w in range(10)]
     with eventlet.Timeout(60):
         for g in writers:
             g.wait()
         writers_done.send(True)
+        for g in sequencers:
+            g.wait()
+        replica.sequence()   # what was committed after the sequencers' last round
         for g in readers:
             g.wait()
 
@@ -346,8 +367,12 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db):
         own = [uow.store.read_stream(f"own-{w}") for w in range(10)]
     assert len({e.event_id for e in log}) == 200
     assert [e.stream_version for e in shared] == list(range(1, 101))
-    assert [e.position for e in shared] == sorted(e.position for e in shared)   # version order is commit order
-    assert all([e.stream_version for e in stream] == list(range(1, 11)) for stream in own)
+    assert [e.position for e in shared] == sorted(e.position for e in shared)   # version order is position order
+    for stream in own:
+        assert [e.stream_version for e in stream] == list(range(1, 11))
+        assert [e.position for e in stream] == sorted(e.position for e in stream)
+    with db.engine.connect() as conn:
+        assert verify_chain(conn) == (200, None)   # hashed by whichever sequencer numbered each batch
 
     # commit order: no reader ever saw a position smaller than one it had already seen
     assert len(snapshots) > 2 and len({len(s) for s in snapshots}) > 2, "the reader never saw the log grow"
@@ -356,55 +381,29 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db):
     assert [len(s) for s in snapshots] == sorted(len(s) for s in snapshots)
     assert paged == list(range(1, 201))   # the paging reader missed nothing and saw nothing twice
     assert retries, "the shared stream never saw a conflict: the test did not exercise concurrency"
+    assert sum(1 for n in batches if n > 1), "no batch of the sequencer held several commits"
 
 
-def test_the_greenlet_holding_the_append_lock_does_not_yield_until_its_commit(pg_db):
-    """Otherwise the log's lock would stay held while the rest of the process runs, and every writer would wait."""
-    ticks, done = [], eventlet.event.Event()
-
-    def ticker():  # stands for the process's other requests
-        while not done.ready():
-            ticks.append(1)
-            eventlet.sleep(0)
-
-    other = eventlet.spawn(ticker)
-    with pg_db.transaction() as uow:
-        uow.execute(sa.text("SELECT pg_sleep(0.02)"))
-        assert ticks, "before the append, waits on PostgreSQL let other greenlets run"
-        uow.append("held", 0, [holiday(1)])
-        held = len(ticks)
-        uow.execute(sa.text("SELECT pg_sleep(0.02)"))
-        assert len(ticks) == held, "while holding the lock, nothing else ran"
-    with pg_db.transaction() as uow:
-        uow.execute(sa.text("SELECT pg_sleep(0.02)"))
-    assert len(ticks) > held, "after the commit, waits yield again"
-    done.send()
-    other.wait()
-
-
-def test_the_append_lock_holder_waiting_on_a_row_another_greenlet_holds_does_not_hang_the_process(pg_db):
-    """The holder's waits block only briefly: a row lock held by another greenlet of this process gets released."""
-    with pg_db.transaction() as uow:
-        uow.append("row", 0, [holiday(1)])
-    events = pg_db.tables["events"]
-    row_taken, finished = eventlet.event.Event(), []
-
-    def other():  # holds the row until the holder below is already waiting for it
-        with pg_db.transaction() as uow:
-            uow.execute(events.update().where(events.c.stream_id == "row").values(directorate="other"))
-            row_taken.send()
-            uow.execute(sa.text("SELECT pg_sleep(0.2)"))
-        finished.append("other")
-
-    side = eventlet.spawn(other)
-    row_taken.wait()
-    with eventlet.Timeout(10), pg_db.transaction() as uow:
-        uow.append("holder", 0, [holiday(2)])  # now holding the log's lock
-        uow.execute(events.update().where(events.c.stream_id == "row").values(directorate="holder"))
-    side.wait()
-    assert finished == ["other"]
-    with pg_db.transaction() as uow:
-        assert uow.execute(sa.select(events.c.directorate).where(events.c.stream_id == "row")).scalar() == "holder"
+def test_an_uncommitted_append_holds_up_no_other_and_positions_follow_commits(pg_db):
+    """Appends take no lock of the log: one committed while another is still open is sequenced first, and a
+    reader that saw it never sees the other appear below it."""
+    db = pg_db
+    with eventlet.Timeout(10), db.transaction() as slow:
+        [unsequenced] = slow.append("slow", 0, [holiday(1)])   # inserted first, committed last
+        assert unsequenced.position is None
+        [quick] = append(db, "quick", 0, [holiday(2)])   # another connection: committed and sequenced meanwhile
+        assert quick.position == 1
+        with db.transaction() as uow:
+            assert [e.stream_id for e in uow.store.read_all()] == ["quick"]
+            assert uow.store.head() == 1
+    with db.transaction() as uow:   # committed, not yet sequenced: its stream knows it, readers of the log not
+        assert uow.store.stream_version("slow") == 1
+        assert [e.stream_id for e in uow.store.read_all()] == ["quick"]
+    assert outbox(db) == [1]
+    assert db.sequence() == 1 and db.sequence() == 0
+    with db.transaction() as uow:
+        assert [(e.position, e.stream_id) for e in uow.store.read_all()] == [(1, "quick"), (2, "slow")]
+    assert outbox(db) == [1, 2]
 
 
 def test_appends_at_the_same_expected_version_one_wins(pg_db):

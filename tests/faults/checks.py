@@ -29,10 +29,12 @@ def heads(engine, suite) -> dict[str, int]:
 
 
 def outbox_pending(engine, suite, services) -> int:
-    """Events of `services` committed but not yet confirmed by the broker."""
+    """Events of `services` committed but not yet confirmed by the broker: in the outbox, or not yet given their
+    position (the relay's sequencer puts them in the outbox then)."""
     with engine.connect() as conn:
-        return sum(conn.execute(sa.text(f'SELECT count(*) FROM "{suite.schema(s)}".outbox')).scalar_one()
-                   for s in services)
+        return sum(conn.execute(sa.text(f'SELECT (SELECT count(*) FROM "{suite.schema(s)}".outbox) + (SELECT '
+                                        f'count(*) FROM "{suite.schema(s)}".events WHERE position IS NULL)'))
+                   .scalar_one() for s in services)
 
 
 def behind(engine, suite, upto: dict[str, int]) -> dict[str, int]:

@@ -72,7 +72,7 @@ def sample_row(table: sa.Table, n: int) -> dict:
     return {c.name: value(c) for c in table.columns}
 
 
-def dump(engine: sa.Engine, table: str, leave_out=("hash",)) -> list[dict]:
+def dump(engine: sa.Engine, table: str, leave_out=("hash", "seq")) -> list[dict]:
     with engine.connect() as conn:
         reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)
         rows = conn.execute(sa.select(reflected).order_by(*reflected.primary_key.columns)).mappings().all()
@@ -104,12 +104,16 @@ def test_a_database_made_before_migrations_upgrades_and_loses_nothing(backend_co
     try:
         for name, rows in before.items():
             assert dump(db.engine, name) == rows, name
+        assert [(r["seq"], r["position"]) for r in dump(db.engine, "events", leave_out=())] == [(p, p) for p in range(1, 6)]
         with db.engine.connect() as conn:
             assert migrations._current(conn, db.schema) == migrations.script(service).get_current_head()
             assert verify_chain(conn) == (5, None)  # the events already there, hashed in position order
         with db.transaction() as uow:  # and the log goes on from there
-            [event] = uow.append("stream-9", 0, [_holiday(9)])
-        assert event.position == 6
+            uow.append("stream-9", 0, [_holiday(9)])
+        db.sequence()
+        with db.transaction() as uow:
+            assert [(e.position, e.stream_id) for e in uow.store.read_all(after=5)] == [(6, "stream-9")]
+        assert dump(db.engine, "outbox") == [{"position": p} for p in (4, 5, 6)]
         with db.engine.connect() as conn:
             assert verify_chain(conn) == (6, None)
     finally:
@@ -147,12 +151,43 @@ def test_down_and_up_again_hashes_the_same_chain(backend_config):
     try:
         with db.transaction() as uow:
             uow.append("branch-npra-isa-town", 0, [_holiday(n) for n in range(1, 4)])
+        db.sequence()
         chained = dump(engine, "events", leave_out=())
         migrations.migrate(engine, schema, "booking", to="0002")
-        assert "hash" not in {c["name"] for c in sa.inspect(engine).get_columns("events")}
-        assert dump(engine, "events") == [{k: v for k, v in row.items() if k != "hash"} for row in chained]
+        assert not {"hash", "seq"} & {c["name"] for c in sa.inspect(engine).get_columns("events")}
+        assert dump(engine, "events") == [{k: v for k, v in row.items() if k not in ("hash", "seq")} for row in chained]
         migrations.migrate(engine, schema, "booking")
         assert dump(engine, "events", leave_out=()) == chained  # the back-fill gives the hashes appends gave
+    finally:
+        db.dispose()
+
+
+def test_events_not_yet_sequenced_are_sequenced_by_a_downgrade(backend_config):
+    """Back to 0003 (positions given at the append): what was committed without a position gets it first, with its
+    hash and outbox row, in insertion order; and appends at 0003 carry on after it."""
+    db = open_database(backend_config, "booking", metadata_of("booking"))
+    try:
+        for n in range(1, 4):
+            with db.transaction() as uow:
+                uow.append(f"stream-{n}", 0, [_holiday(n), _holiday(n + 10)])
+        migrations.migrate(db.engine, db.schema, "booking", to="0003")
+        events = dump(db.engine, "events")
+        assert [(e["position"], e["stream_id"]) for e in events] == [
+            (p, f"stream-{(p + 1) // 2}") for p in range(1, 7)]
+        assert dump(db.engine, "outbox") == [{"position": p} for p in range(1, 7)]
+        with db.engine.connect() as conn:
+            assert verify_chain(conn) == (6, None)
+        with db.engine.begin() as conn:  # an append as 0003 made it
+            conn.execute(sa.text("INSERT INTO events (position, event_id, stream_id, stream_version, type, version, "
+                                 "occurred_at, correlation_id, payload) VALUES (7, 'e7', 's', 1, 't', 1, "
+                                 "'2026-12-06 06:00:00', 'e7', '{}')"))
+        migrations.migrate(db.engine, db.schema, "booking")
+        assert [(r["seq"], r["position"]) for r in dump(db.engine, "events", leave_out=())] == [(p, p) for p in range(1, 8)]
+        with db.transaction() as uow:
+            uow.append("stream-9", 0, [_holiday(9)])
+        db.sequence()
+        with db.transaction() as uow:
+            assert [(e.position, e.stream_id) for e in uow.store.read_all(after=6)] == [(7, "s"), (8, "stream-9")]
     finally:
         db.dispose()
 
@@ -201,7 +236,9 @@ def test_migrate_on_the_command_line(backend_config, monkeypatch, capsys):
     assert main(["migrate", "booking", "--to", "0002"]) == 0
     assert capsys.readouterr().out == f"booking: {head} -> 0002\n"
     assert main(["migrate", "booking", "--status"]) == 0
-    assert capsys.readouterr().out.startswith("booking: at 0002, 1 to apply: 0003 (The hash chain)")
+    assert capsys.readouterr().out.startswith("booking: at 0002, 2 to apply: 0003 (The hash chain), 0004 (Positions "
+                                              "given after the commit)")
     assert main(["migrate", "booking", "--to", "0099"]) == 2
-    assert capsys.readouterr().err.strip() == "mawaeed migrate: booking: no revision '0099' (revisions: 0001, 0002, 0003)"
+    assert capsys.readouterr().err.strip() == ("mawaeed migrate: booking: no revision '0099' (revisions: 0001, 0002, "
+                                               "0003, 0004)")
     assert main(["migrate", "web"]) == 2

@@ -78,6 +78,7 @@ def relays():
         made.append(Relay(*args, **kwargs))
         return made[-1]
 
+    factory.made = made
     yield factory
     for relay in made:
         relay.stop()
@@ -242,3 +243,71 @@ def test_the_relay_reconnects_after_the_broker_closes_its_connection(rabbit_conf
     finally:
         relay.stop()
         runner.wait()
+
+
+# -- the sequencer and replicas ---------------------------------------------------------------------------
+
+def unsequenced(db) -> int:
+    table = db.tables["events"]
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).where(table.c.position.is_(None))).scalar_one()
+
+
+def test_events_a_process_committed_but_never_sequenced_are_published_by_a_fresh_relay(rabbit_config, open_db,
+                                                                                       relays):
+    """A process that died after its commit, before any relay numbered its events: the relay of another (or of
+    the restarted) process sequences and publishes them at its next look, without being rung."""
+    uri = rabbit_config["AMQP_URI"]
+    queue = tap(uri)
+    died = open_db("booking", service_metadata(), sequenced_on_commit=False)  # and no relay: it died
+    for n in range(3):
+        fill(died, 10, first=10 * n + 1)
+    assert unsequenced(died) == 30 and outbox(died) == []
+
+    survivor = open_db("booking", service_metadata(), sequenced_on_commit=False)
+    relay = relays(survivor, "booking", uri, idle_poll_seconds=0.1)
+    runner = eventlet.spawn(relay.run)
+    try:
+        wait_until(lambda: unsequenced(survivor) == 0 and outbox(survivor) == [])
+        messages = received(uri, queue, 30)
+        assert [m.headers["position"] for m in messages] == list(range(1, 31))
+        assert [m.payload["payload"]["reference"] for m in messages] == [f"REF-{n}" for n in range(1, 31)]
+    finally:
+        relay.stop()
+        runner.wait()
+
+
+def test_two_replicas_relays_on_one_log_publish_each_event_once(rabbit_config, open_db, relays):
+    """Two processes of one service (two engines on one schema), each appending and each running its relay: every
+    event is sequenced once and published once, in position order."""
+    uri = rabbit_config["AMQP_URI"]
+    queue = tap(uri)
+    replicas = [open_db("booking", service_metadata(), sequenced_on_commit=False) for _ in range(2)]
+    runners = []
+    for db in replicas:
+        relay = relays(db, "booking", uri, idle_poll_seconds=0.5)
+        db.on_commit(relay.ring)
+        runners.append(eventlet.spawn(relay.run))
+
+    def writer(w):
+        for n in range(20):
+            with replicas[(w + n) % 2].transaction() as uow:
+                uow.append(f"writer-{w}", n, [cancellation(w * 100 + n)])
+            eventlet.sleep(0)
+
+    try:
+        with eventlet.Timeout(60):
+            for g in [eventlet.spawn(writer, w) for w in range(10)]:
+                g.wait()
+        wait_until(lambda: unsequenced(replicas[0]) == 0 and outbox(replicas[0]) == [], timeout=30)
+        messages = received(uri, queue, 200)
+        assert [m.headers["position"] for m in messages] == list(range(1, 201))
+        assert len({m.headers["event_id"] for m in messages}) == 200
+        time.sleep(1.0)  # anything published twice would be in the queue by now
+        with Connection(uri) as conn:
+            assert conn.default_channel.queue_declare(TAP, passive=True).message_count == 0
+    finally:
+        for relay in relays.made:
+            relay.stop()
+        for runner in runners:
+            runner.wait()

@@ -106,6 +106,7 @@ def test_a_replay_writes_two_statements_a_page_whatever_the_page_holds(db):
         for new in (booked(1, START), booked(2, START), cancelled(1, START), moved(2, START, later), booked(3, later),
                     cancelled(2, later)):
             uow.append(STREAM, uow.store.stream_version(STREAM), [new])
+    with db.transaction() as uow:  # sequenced after the commit (PostgreSQL)
         events = uow.store.read_all()
     statements = []
 

@@ -92,6 +92,7 @@ def test_at_slot_says_every_time_in_bahrain_time(suite_env, db, capsys):
 
 
 def log_of(db) -> list:
+    db.sequence()  # what the command appended, numbered as the booking service's relay would
     with db.transaction() as uow:
         return uow.store.read_all(limit=1000)
 

@@ -13,6 +13,7 @@ from shared.events import NewEvent
 from shared.projection import Logs, apply_once
 from services.availability import catalogue_file
 from services.insights import projection, queries, replay
+from tests.support.store import sequenced
 
 BRANCH, SERVICE, DAY = "npra-isa-town", "passport-renewal", "2026-12-07"
 MONDAY = datetime(2026, 12, 7, tzinfo=LOCAL)
@@ -30,15 +31,18 @@ def story(open_db, monkeypatch):
     db = open_db("insights", projection.metadata)
     logs = {name: open_db(name, service_metadata()) for name in ("availability", "booking", "queue")}
     with logs["availability"].transaction() as uow:
-        for change in catalogue_file.changes(catalogue_file.read(), {}, {}):
-            [event] = uow.append(change.stream_id, uow.store.stream_version(change.stream_id), [change.event])
-            assert apply_once(db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
+        appended = [event for change in catalogue_file.changes(catalogue_file.read(), {}, {})
+                    for event in uow.append(change.stream_id, uow.store.stream_version(change.stream_id),
+                                            [change.event])]
+    for event in sequenced(logs["availability"], appended):
+        assert apply_once(db, projection.CATALOGUE_CONSUMER, event, catalogue.project)
     delivered = []
 
     def happens(when, source, stream, type_, **payload):
         clock.travel_to(when)
         with logs[source].transaction() as uow:
-            [event] = uow.append(stream, uow.store.stream_version(stream), [NewEvent(type_, payload, "npra")])
+            appended = uow.append(stream, uow.store.stream_version(stream), [NewEvent(type_, payload, "npra")])
+        [event] = sequenced(logs[source], appended)
         consumer, apply = ((projection.BOOKINGS_CONSUMER, projection.apply_booking_event) if source == "booking"
                            else (projection.QUEUE_CONSUMER, projection.apply_queue_event))
         assert apply_once(db, consumer, event, apply)

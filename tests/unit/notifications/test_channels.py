@@ -15,6 +15,7 @@ from services.availability import catalogue_file
 from services.notifications import commands, messages, plan, projection
 from services.notifications.channels import FileOutbox, as_email
 from services.notifications.messages import Message
+from tests.support.store import sequenced
 
 LONG_ARABIC = "تأكيد موعدك في فرع مجمع الدانة التجاري للخدمات الحكومية - تجديد جواز السفر (K7MX-9QRD)"
 SENT_AT = datetime(2026, 12, 7, 4, 0, 5, tzinfo=UTC)  # 07:00:05 in Bahrain
@@ -95,8 +96,9 @@ def test_each_change_of_a_booking_sends_a_higher_sequence_even_within_the_same_m
 
     def happens(type_, **payload):
         with booking.transaction() as uow:
-            [event] = uow.append("slot", uow.store.stream_version("slot"), [NewEvent(type_, {**common, **payload},
+            appended = uow.append("slot", uow.store.stream_version("slot"), [NewEvent(type_, {**common, **payload},
                                                                                       "npra")])
+        [event] = sequenced(booking, appended)
         apply_once(db, projection.BOOKINGS_CONSUMER, event,
                    lambda uow, e: commands.on_booking_event(uow, e, now, settings))
 

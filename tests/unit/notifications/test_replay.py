@@ -15,6 +15,7 @@ from shared.projection import Logs, apply_once
 from services.availability import catalogue_file
 from services.notifications import commands, plan, projection, replay
 from services.notifications.channels import ChannelError
+from tests.support.store import sequenced
 
 BRANCH, SERVICE = "npra-isa-town", "passport-renewal"
 FATIMA, ALI, MARYAM = "900112345", "880412345", "850612345"
@@ -49,7 +50,8 @@ def story(open_db):
         with logs[source].transaction() as uow:
             if erase:
                 uow.store.vault.forget(vault.subject_of(erase))
-            [event] = uow.append(stream, uow.store.stream_version(stream), [NewEvent(type_, payload, "npra")])
+            appended = uow.append(stream, uow.store.stream_version(stream), [NewEvent(type_, payload, "npra")])
+        [event] = sequenced(logs[source], appended)
         consumer, react = ((projection.BOOKINGS_CONSUMER, commands.on_booking_event) if source == "booking"
                            else (projection.QUEUE_CONSUMER, commands.on_queue_event))
         assert apply_once(db, consumer, event, lambda uow, e: react(uow, e, now, settings))
