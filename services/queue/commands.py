@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from shared import catalogue, schedule
 from shared.auth import Caller
 from shared.errors import NotFound
-from shared.eventstore import Database, UnitOfWork
+from shared.eventstore import Database, EventStore, UnitOfWork
 from shared.retry import retrying
 from shared.schedule import local_day
 from services.booking.references import normalise_reference
@@ -39,11 +39,23 @@ def _branch(uow: UnitOfWork, branch_id: str) -> dict:
     return branch
 
 
+_BRANCH_AND_VERSION = {}  # the log's table -> the statement, built once with parameters
+
+
+def _branch_and_version_query(store: EventStore) -> sa.Select:
+    """Built once: building and keying this statement on each call costs more than running it."""
+    query = _BRANCH_AND_VERSION.get(store.events)
+    if query is None:
+        branches = store.events.metadata.tables["branches"]
+        query = _BRANCH_AND_VERSION[store.events] = sa.select(
+            branches.c.doc, store.version_of(sa.bindparam("stream"))).where(branches.c.id == sa.bindparam("branch"))
+    return query
+
+
 def _branch_and_version(uow: UnitOfWork, branch_id: str, day: date) -> tuple[dict, int]:
     """The branch's document and its day stream's version, read in one statement (one snapshot)."""
-    branches = uow.tables["branches"]
-    row = uow.execute(sa.select(branches.c.doc, uow.store.version_of(queue_stream(branch_id, day)))
-                      .where(branches.c.id == branch_id)).first()
+    row = uow.execute(_branch_and_version_query(uow.store),
+                      {"stream": queue_stream(branch_id, day), "branch": branch_id}).first()
     if row is None:
         raise _unknown_branch(branch_id)
     return json.loads(row[0]), row[1]
