@@ -13,6 +13,13 @@ to the subscription's dead-letter queue with the error, logged and counted: neve
 that kills the process before that (so it is never acked and comes back first after each restart) is moved there
 by RabbitMQ itself once it reached the queue's delivery limit (shared/topology.py says why both).
 `mawaeed dead-letters` (services/cli/dead_letters.py) lists, shows, replays and discards what waits there.
+
+A subscriber declared with `batch=N` takes a list: the events waiting in its inbox when it turns to them (up to N,
+and pages of the feed while catching up) are handed over at once, so a projection applies them in one transaction
+(`apply_all_once`) rather than paying a transaction, a worker and a round trip for each. Nothing waits to fill a
+batch: when events trickle in, each is a batch of one. If a batch fails, its events are applied again one at a
+time (the batch rolled back whole), each with its own retries and dead letter, so one bad event never holds
+back the others.
 """
 import logging
 import traceback
@@ -26,9 +33,11 @@ from kombu import Connection, Producer
 from nameko.messaging import Consumer
 
 from shared import metrics
+from shared.eventstore import Database
 from shared.auth import service_credentials
 from shared.contracts import from_dict, upcast
 from shared.feed import read_feed
+from shared.projection import pages
 from shared.topology import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
@@ -41,9 +50,10 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class EventSubscriber(Consumer):
-    def __init__(self, subscription: str, max_attempts: int = MAX_ATTEMPTS, **kwargs):
+    def __init__(self, subscription: str, max_attempts: int = MAX_ATTEMPTS, batch: int = 0, **kwargs):
         self.subscription_name = subscription
         self.max_attempts = max_attempts
+        self.batch = batch  # 0: the method takes one event; N: a list of up to N events, in delivery order
         self.caught_up = False  # readiness (/health/ready): the start-up catch-up from the log is done
         super().__init__(queue=None, requeue_on_error=True, **kwargs)
 
@@ -82,19 +92,27 @@ class EventSubscriber(Consumer):
         self._catch_up()
         self.caught_up = True
         while True:
-            body, message = self._inbox.get()
-            try:
-                event = upcast(from_dict(body))
-            except Exception as exc:  # a poison message (ContractError, or worse): no retry can fix it
-                self._dead_letter(message, body, f"contract: {exc}")
+            waiting = [self._inbox.get()]
+            while len(waiting) < max(1, self.batch) and self._inbox.qsize():
+                waiting.append(self._inbox.get())
+            events, bodies, messages = [], [], []
+            for body, message in waiting:
+                try:
+                    event = upcast(from_dict(body))
+                except Exception as exc:  # a poison message (ContractError, or worse): no retry can fix it
+                    self._dead_letter(message, body, f"contract: {exc}")
+                    self.lag.finished(body)
+                    continue
+                events.append(event)
+                bodies.append(body)
+                messages.append(message)
+            failures = self._apply_all(events, [self.unpack_message_headers(m) for m in messages])
+            for body, message, failure in zip(bodies, messages, failures):
+                if failure is None:
+                    self.queue_consumer.ack_message(message)
+                else:
+                    self._dead_letter(message, body, failure)
                 self.lag.finished(body)
-                continue
-            failure = self._apply(event, self.unpack_message_headers(message))
-            if failure is None:
-                self.queue_consumer.ack_message(message)
-            else:
-                self._dead_letter(message, body, failure)
-            self.lag.finished(body)
 
     def _catch_up(self) -> None:
         """Apply what the source logged after the last event this subscription processed."""
@@ -109,15 +127,17 @@ class EventSubscriber(Consumer):
             self.lag.head, self.lag.done = max(self.lag.head, after), max(self.lag.done, after)
             try:
                 applied = 0
-                for event in read_feed(feed_url, source, after, authorization=credentials.authorization):
-                    if event.type in types:
-                        body = {"position": event.position, "occurred_at": event.occurred_at.isoformat()}
+                wanted = (e for e in read_feed(feed_url, source, after, authorization=credentials.authorization)
+                          if e.type in types)
+                for events in pages(wanted, max(1, self.batch)):
+                    bodies = [{"position": e.position, "occurred_at": e.occurred_at.isoformat()} for e in events]
+                    for body in bodies:
                         self.lag.received(body)
-                        failure = self._apply(event, {})
+                    for event, body, failure in zip(events, bodies, self._apply_all(events, [{}] * len(events))):
                         if failure:
                             self._dead_letter(None, event.to_dict(), failure)
                         self.lag.finished(body)
-                        applied += 1
+                    applied += len(events)
                 if applied:
                     log.info("%s caught up on %d events of %s from its log", self.subscription_name, applied, source)
                 return
@@ -135,15 +155,26 @@ class EventSubscriber(Consumer):
         log.warning("%s could not catch up from the %s feed at %s; live events only",
                     self.subscription_name, source, feed_url)
 
+    def _apply_all(self, events: list, contexts: list[dict]) -> list[str | None]:
+        """Apply `events` in order; for each, None once applied, else why it failed. A batch subscriber takes them
+        in one worker; if that fails (rolled back whole), each is applied again alone, with its retries."""
+        if self.batch and len(events) > 1 and self._run(events, contexts[0]) is None:
+            return [None] * len(events)
+        return [self._apply(event, context) for event, context in zip(events, contexts)]
+
+    def _run(self, argument, context_data: dict):
+        """One worker of the service method on `argument` (an event, or a batch's list); its exc_info or None."""
+        done = Done()
+        self.container.spawn_worker(self, (argument,), {}, context_data=context_data,
+                                    handle_result=lambda _ctx, result=None, exc_info=None:
+                                    (done.send(exc_info), (result, exc_info))[1])
+        return done.wait()
+
     def _apply(self, event, context_data: dict) -> str | None:
         """Run the service method on `event`, retrying with backoff; None on success, else why it failed."""
         reason = ""
         for attempt in range(1, self.max_attempts + 1):
-            done = Done()
-            self.container.spawn_worker(self, (event,), {}, context_data=context_data,
-                                        handle_result=lambda _ctx, result=None, exc_info=None:
-                                        (done.send(exc_info), (result, exc_info))[1])
-            exc_info = done.wait()
+            exc_info = self._run([event] if self.batch else event, context_data)
             if exc_info is None:
                 return None
             metrics.HANDLER_FAILURES.labels(self.subscription_name).inc()
@@ -197,3 +228,19 @@ def dead_letter_properties(message, body, consumer: str, reason: str) -> dict:
 
 
 subscribe = EventSubscriber.decorator
+
+
+def apply_all_once(db: Database, consumer: str, events: list, apply) -> int:
+    """shared.projection.apply_once for a batch: `apply(uow, event)` for each event `consumer` had not processed,
+    each recorded as processed, all in one transaction (a failure rolls back the whole batch). Returns how many
+    were applied."""
+    applied = 0
+    with db.transaction() as uow:
+        for event in events:
+            if not uow.already_processed(consumer, event):
+                apply(uow, event)
+                applied += 1
+    metrics.EVENTS_HANDLED.labels(consumer, "applied").inc(applied)
+    if applied < len(events):
+        metrics.EVENTS_HANDLED.labels(consumer, "duplicate").inc(len(events) - applied)
+    return applied

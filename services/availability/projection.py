@@ -65,16 +65,21 @@ def cancellation(event: Event) -> dict | None:
             "start": to_db(parse_instant(p["start"])), "cancelled_at": to_db(event.occurred_at)}
 
 
+# built once, with parameters: a booking event is one statement, not a statement built, keyed and cached each time
+_MOVE_PLACES = slot_bookings.update().where(
+    slot_bookings.c.branch == sa.bindparam("key_branch"), slot_bookings.c.service == sa.bindparam("key_service"),
+    slot_bookings.c.start == sa.bindparam("key_start")).values(booked=slot_bookings.c.booked + sa.bindparam("delta"))
+
+
 def apply_booking_event(uow: UnitOfWork, event: Event) -> None:
     """Count places per slot. Each move is an increment, so the counts do not depend on delivery order."""
-    table = slot_bookings
     for branch, service, start_iso, delta in moves(event):
         start = to_db(parse_instant(start_iso))
-        where = sa.and_(table.c.branch == branch, table.c.service == service, table.c.start == start)
-        if uow.execute(table.update().where(where).values(booked=table.c.booked + delta)).rowcount == 0:
-            uow.execute(table.insert().values(branch=branch, service=service, start=start, booked=delta))
+        if uow.execute(_MOVE_PLACES, {"key_branch": branch, "key_service": service, "key_start": start,
+                                      "delta": delta}).rowcount == 0:
+            uow.execute(slot_bookings.insert(), {"branch": branch, "service": service, "start": start, "booked": delta})
     if row := cancellation(event):
-        uow.execute(cancelled_places.insert().values(row))
+        uow.execute(cancelled_places.insert(), row)
 
 
 def booked_counts(uow: UnitOfWork, branch: str, service: str, since: datetime, until: datetime) -> dict:

@@ -5,13 +5,16 @@ from nameko.timer import timer
 
 from shared.clock import clock
 from shared.contracts.fields import Day
-from shared.messaging import subscribe
-from shared.projection import apply_once
+from shared.messaging import apply_all_once, subscribe
 from shared.dependencies import Storage
 from shared.openapi import documented
 from services.availability import answers
 from shared.web import api, parse_query, started
 from services.availability import commands, projection
+
+
+# booking's events waiting for this projection, applied in one transaction (shared/messaging.py)
+BATCH = 200
 
 
 class BranchesQuery(Schema):
@@ -36,9 +39,9 @@ class AvailabilityService:
         commands.sync_catalogue(self.db, self.config.get("MAWAEED_CATALOGUE"))
         started(self.name, "catalogue")
 
-    @subscribe(projection.BOOKINGS_CONSUMER)
-    def on_booking_event(self, event):
-        apply_once(self.db, projection.BOOKINGS_CONSUMER, event, projection.apply_booking_event)
+    @subscribe(projection.BOOKINGS_CONSUMER, batch=BATCH)
+    def on_booking_event(self, events):
+        apply_all_once(self.db, projection.BOOKINGS_CONSUMER, events, projection.apply_booking_event)
 
     @api("GET", "/api/v1/directorates")
     @documented(answers={200: answers.Directorate(many=True)}, summary="The directorates")

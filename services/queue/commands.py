@@ -3,15 +3,20 @@ version read first, and record the new events (folded by domain.evolve) in the w
 day this process keeps, all in one transaction.
 The day's stream is locked for the transaction, so two counters calling at the same instant take turns: the
 second decides on the state the first committed and gets the next ticket. The expected version stays as the
-guard underneath (a conflict is decided again)."""
+guard underneath (a conflict is decided again).
+A command is five statements: the lock, the branch with the day's version (one statement), the append, and the
+rows its events change; the day itself comes from this process's memory whenever the version says it is current."""
+import json
 import weakref
 from dataclasses import replace
 from datetime import date, datetime
 
+import sqlalchemy as sa
+
 from shared import catalogue, schedule
 from shared.auth import Caller
 from shared.errors import NotFound
-from shared.eventstore import Database, UnitOfWork
+from shared.eventstore import Database, EventStore, UnitOfWork
 from shared.retry import retrying
 from shared.schedule import local_day
 from services.booking.references import normalise_reference
@@ -23,12 +28,37 @@ def queue_stream(branch: str, day: date) -> str:
     return f"queue-{branch}-{day:%Y%m%d}"
 
 
+def _unknown_branch(branch_id: str) -> NotFound:
+    return NotFound(f"There is no branch {branch_id!r}.", code="UNKNOWN_BRANCH", message_ar="الفرع المطلوب غير موجود.")
+
+
 def _branch(uow: UnitOfWork, branch_id: str) -> dict:
     branch = catalogue.load_branch(uow, branch_id)
     if branch is None:
-        raise NotFound(f"There is no branch {branch_id!r}.", code="UNKNOWN_BRANCH",
-                       message_ar="الفرع المطلوب غير موجود.")
+        raise _unknown_branch(branch_id)
     return branch
+
+
+_BRANCH_AND_VERSION = {}  # the log's table -> the statement, built once with parameters
+
+
+def _branch_and_version_query(store: EventStore) -> sa.Select:
+    """Built once: building and keying this statement on each call costs more than running it."""
+    query = _BRANCH_AND_VERSION.get(store.events)
+    if query is None:
+        branches = store.events.metadata.tables["branches"]
+        query = _BRANCH_AND_VERSION[store.events] = sa.select(
+            branches.c.doc, store.version_of(sa.bindparam("stream"))).where(branches.c.id == sa.bindparam("branch"))
+    return query
+
+
+def _branch_and_version(uow: UnitOfWork, branch_id: str, day: date) -> tuple[dict, int]:
+    """The branch's document and its day stream's version, read in one statement (one snapshot)."""
+    row = uow.execute(_branch_and_version_query(uow.store),
+                      {"stream": queue_stream(branch_id, day), "branch": branch_id}).first()
+    if row is None:
+        raise _unknown_branch(branch_id)
+    return json.loads(row[0]), row[1]
 
 
 class DayCache:
@@ -52,6 +82,13 @@ class DayCache:
         while len(days) > self.size:
             days.pop(next(iter(days)))
 
+    def day_of_ticket(self, db: Database, ticket_id: str) -> tuple[str, date] | None:
+        """(branch, date) of a ticket in a day kept here, at whatever version: a ticket never changes day."""
+        for (branch_id, day), (_, state) in reversed(self.by_db.get(db, {}).items()):
+            if ticket_id in state.tickets:
+                return branch_id, day
+        return None
+
     def forget(self, db: Database) -> None:
         """All of them: a person's erasure changes tickets outside any day's stream."""
         self.by_db.pop(db, None)
@@ -73,7 +110,7 @@ def on_day(db: Database, command: str, branch_id: str, day: date, decide, answer
 def on_ticket(db: Database, command: str, ticket_id: str, decide, answer, caller: Caller | None = None):
     """decide(state, branch, ticket) -> events; answer(state after, branch, ticket after, events) -> the reply."""
     def locate(uow):
-        found = projection.ticket_day(uow, ticket_id)
+        found = DAYS.day_of_ticket(db, ticket_id) or projection.ticket_day(uow, ticket_id)
         if found is None:
             raise NotFound("There is no such ticket.", code="TICKET_NOT_FOUND", message_ar="التذكرة غير موجودة.")
         return found
@@ -83,18 +120,17 @@ def on_ticket(db: Database, command: str, ticket_id: str, decide, answer, caller
 
 
 def _on_stream(db: Database, command: str, locate, decide, answer, caller: Caller | None):
-    """One transaction: find the day (locate(uow) -> (branch id, date)), check that the caller may act at its
-    branch (403 before anything is decided), lock its stream, read its version and then the day at that version,
-    decide, append at that version (the events naming the caller as their actor), and record the new events in
-    the tables and in the day this process keeps. Decided again on a conflict."""
+    """One transaction: find the day (locate(uow) -> (branch id, date)), lock its stream, read the branch and the
+    stream's version, check that the caller may act at the branch (403 before anything is decided), take the day
+    at that version, decide, append at that version (the events naming the caller as their actor), and record the
+    new events in the tables and in the day this process keeps. Decided again on a conflict."""
     def attempt():
         with db.transaction() as uow:
             branch_id, day = locate(uow)  # a ticket's day never changes: safe to read before the lock
-            branch = _branch(uow, branch_id)
-            actor = caller.at(branch_id, branch["directorate"]) if caller else None
             stream = queue_stream(branch_id, day)
             uow.store.lock_stream(stream)  # a branch's day is one busy stream: wait for it rather than retry
-            version = uow.store.stream_version(stream)  # first the version, then the state it guards
+            branch, version = _branch_and_version(uow, branch_id, day)  # after the lock: the version is current
+            actor = caller.at(branch_id, branch["directorate"]) if caller else None
             state = _load_day(db, uow, branch_id, day, version)
             events = decide(uow, state, branch)
             if events:
@@ -217,12 +253,12 @@ def rate(db: Database, token: str, score: int, comment: str | None, feedback_key
 
 def _ticket_of(uow: UnitOfWork, db: Database, ticket_id: str | None):
     """(day, branch, ticket) of a ticket named by a genuine link; None for an unknown one."""
-    found = projection.ticket_day(uow, ticket_id) if ticket_id else None
+    found = (DAYS.day_of_ticket(db, ticket_id) or projection.ticket_day(uow, ticket_id)) if ticket_id else None
     if found is None:
         return None
     branch_id, day = found
-    branch = _branch(uow, branch_id)
-    state = _load_day(db, uow, branch_id, day, uow.store.stream_version(queue_stream(branch_id, day)))
+    branch, version = _branch_and_version(uow, branch_id, day)
+    state = _load_day(db, uow, branch_id, day, version)
     ticket = state.tickets.get(ticket_id)
     return (state, branch, ticket) if ticket else None
 
@@ -264,10 +300,10 @@ def waiting_room(db: Database, branch_id: str, day: date, now: datetime, caller:
                  shown=view.waiting_room) -> dict:
     """A branch's day as `shown` renders it: the full waiting room (staff of the branch), or the public board."""
     with db.transaction() as uow:
-        branch = _branch(uow, branch_id)
+        branch, version = _branch_and_version(uow, branch_id, day)
         if caller:
             caller.at(branch_id, branch["directorate"])
-        state = _load_day(db, uow, branch_id, day, uow.store.stream_version(queue_stream(branch_id, day)))
+        state = _load_day(db, uow, branch_id, day, version)
         return shown(state, branch, now)
 
 

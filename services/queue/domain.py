@@ -177,25 +177,25 @@ def check_in_walk_in(day: Day, branch: dict, service: str, cpr: str, language: s
 
 # -- order and estimates -------------------------------------------------------------------------------
 
-def _fcfs(tickets: list[Ticket]) -> list[Ticket]:
-    return sorted(tickets, key=lambda t: (t.queued_at, t.seq))
-
-
 def pick_next(day: Day, services: list[str], now: datetime, policy: Policy) -> tuple[Ticket, str] | None:
     """The ticket a counter serving `services` calls next, and the lane that chose it (rule in the docstring)."""
-    lanes = {lane: [] for lane in LANES}
-    for ticket in day.waiting(services):
-        lanes[ticket.lane(now)].append(ticket)
-    for lane in lanes:
-        lanes[lane] = _fcfs(lanes[lane])
-    if lanes["priority"]:
-        return lanes["priority"][0], "priority"
-    if lanes["appointment"] and lanes["walk_in"] and \
+    # one pass keeping the first of each lane (first come first served): a crowded day is not sorted per call
+    first = {}
+    for ticket in day.tickets.values():
+        if ticket.status != "waiting" or ticket.service not in services:
+            continue
+        lane = ticket.lane(now)
+        best = first.get(lane)
+        if best is None or (ticket.queued_at, ticket.seq) < (best.queued_at, best.seq):
+            first[lane] = ticket
+    if "priority" in first:
+        return first["priority"], "priority"
+    if "appointment" in first and "walk_in" in first and \
             day.appointments_since_walk_in >= policy.appointments_per_walk_in:
-        return lanes["walk_in"][0], "walk_in"
+        return first["walk_in"], "walk_in"
     for lane in ("appointment", "walk_in", "early"):
-        if lanes[lane]:
-            return lanes[lane][0], lane
+        if lane in first:
+            return first[lane], lane
     return None
 
 

@@ -100,10 +100,10 @@ apply_booking_event = Handlers()
 @apply_booking_event.on("booking.SlotBooked")
 def _booked(uow: UnitOfWork, event: Event) -> None:
     p, start = event.payload, parse_instant(event.payload["start"])
-    uow.execute(appointments.insert().values(
-        reference=p["reference"], cpr=p["person"]["cpr"], subject=vault.subject_of(p["person"]["cpr"]),
-        branch=p["branch"], service=p["service"], start=to_db(start), day=start.astimezone(LOCAL).date().isoformat(),
-        status="active", language=p["person"]["language"]))
+    uow.execute(appointments.insert(), {  # parameters, not values: the statement is compiled once
+        "reference": p["reference"], "cpr": p["person"]["cpr"], "subject": vault.subject_of(p["person"]["cpr"]),
+        "branch": p["branch"], "service": p["service"], "start": to_db(start),
+        "day": start.astimezone(LOCAL).date().isoformat(), "status": "active", "language": p["person"]["language"]})
 
 
 @apply_booking_event.on("booking.BookingCancelled")

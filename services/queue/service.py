@@ -10,8 +10,7 @@ from shared.clock import clock
 from shared.contracts.fields import Day, validate_cpr
 from shared.dependencies import Guard, Storage
 from shared.errors import InvalidInput
-from shared.messaging import subscribe
-from shared.projection import apply_once
+from shared.messaging import apply_all_once, subscribe
 from shared.schedule import local_day
 from shared.openapi import documented
 from services.queue import answers
@@ -63,6 +62,7 @@ class AuditQuery(Schema):
     date = Day(required=True)
 
 
+BATCH = 200  # booking's events waiting for this projection, applied in one transaction (shared/messaging.py)
 CHECK_IN = CheckIn()  # built once: setting up a schema's fields is most of validating a small request
 COUNTER_ID = re.compile(r"[A-Za-z0-9-]{1,16}")
 
@@ -89,10 +89,10 @@ class QueueService:
     live_metrics = LiveMetrics()  # the waiting rooms' figures on /metrics, read when scraped
 
     # -- what the queue learns from the other services -------------------------------------------------
-    @subscribe(projection.BOOKINGS_CONSUMER)
-    def on_booking_event(self, event):
-        apply_once(self.db, projection.BOOKINGS_CONSUMER, event, projection.apply_booking_event)
-        if event.type == "booking.PersonErased":
+    @subscribe(projection.BOOKINGS_CONSUMER, batch=BATCH)
+    def on_booking_event(self, events):
+        apply_all_once(self.db, projection.BOOKINGS_CONSUMER, events, projection.apply_booking_event)
+        if any(event.type == "booking.PersonErased" for event in events):
             commands.DAYS.forget(self.db)
 
     on_catalogue_event = catalogue.keep_copy(projection.CATALOGUE_CONSUMER)

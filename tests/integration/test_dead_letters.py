@@ -150,7 +150,7 @@ class FlakyAvailability(AvailabilityService):
     def on_booking_event(self, event):
         if BROKEN["now"]:
             raise RuntimeError("the projection is broken")
-        AvailabilityService.on_booking_event(self, event)  # nameko's decorator leaves the function as it is
+        AvailabilityService.on_booking_event(self, [event])  # the function as it is: it takes a batch
 
 
 def applied() -> float:
