@@ -32,6 +32,7 @@ def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime,
     planned = plan.plan(event, contact, now, settings)
     known = projection.known(uow, [item.key for item in planned])
     changes = None  # how many calendar messages went before, counted once per event
+    scheduled = []
     for item in planned:
         if item.key in known:
             continue
@@ -48,7 +49,8 @@ def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime,
             "appointment_start": item.appointment_start.isoformat() if item.appointment_start else None,
             "details": details,
         }, event.directorate, correlation_id=event.correlation_id, causation_id=event.event_id)])
-        projection.project(uow, stored[0])
+        scheduled.extend(stored)
+    projection.scheduled(uow, scheduled)  # as projection.project would each, in one statement
 
 
 # the events that move or end a booking, and so may leave reminders that no longer apply

@@ -138,13 +138,20 @@ SETTLED = {"notifications.NotificationSent": "sent", "notifications.Notification
 
 @project.on("notifications.NotificationScheduled")
 def _scheduled(uow: UnitOfWork, event: Event) -> None:
-    p = event.payload
-    due = to_db(parse_instant(p["due_at"]))
-    uow.execute(messages.insert().values(
-        key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
-        ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
-        appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
-        status="scheduled", attempts=0, next_attempt_at=due))
+    scheduled(uow, [event])
+
+
+def scheduled(uow: UnitOfWork, events: list[Event]) -> None:
+    """NotificationScheduled events into the messages table, all in one statement (what an event calls for)."""
+    rows = []
+    for p in (event.payload for event in events):
+        due = to_db(parse_instant(p["due_at"]))
+        rows.append(dict(key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
+                         ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
+                         appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"]
+                         else None, status="scheduled", attempts=0, next_attempt_at=due, claimed_until=None))
+    if rows:
+        uow.execute(messages.insert(), rows)
 
 
 @project.on(*SETTLED)
