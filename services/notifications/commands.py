@@ -82,9 +82,10 @@ def on_queue_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.
         schedule(uow, event, contact and {**contact, "ticket_number": ticket["number"]}, now, settings)
 
 
-def _append(uow: UnitOfWork, item: dict, type_: str, payload: dict) -> None:
+def _append(uow: UnitOfWork, item: dict, type_: str, payload: dict, version: int | None = None) -> None:
+    """Append to the message's stream at `version`, or at the version it has now when not given."""
     stream = f"notification-{item['key']}"
-    stored = uow.append(stream, uow.store.stream_version(stream), [NewEvent(
+    stored = uow.append(stream, uow.store.stream_version(stream) if version is None else version, [NewEvent(
         f"notifications.{type_}", {"key": item["key"], "kind": item["kind"], "channel": item["channel"], **payload})])
     projection.project(uow, stored[0])
 
@@ -179,23 +180,28 @@ def send_one(outbound: Outbound, item: dict, contact: dict | None, branch: dict 
     return Outcome(item, "NotificationSent", {"to": masked, "attempts": attempts})
 
 
+# A message still scheduled has its one event, NotificationScheduled: every other event of its stream settles it.
+SCHEDULED_VERSION = 1
+
+
 def record(db: Database, outcomes: list[Outcome]) -> int:
-    """Record outcomes in one transaction; how many were settled. Should one message's stream have moved meanwhile
-    (a reminder withdrawn as it was sent), each is recorded on its own, so the others are not lost with it."""
-    def settle(uow: UnitOfWork, outcome: Outcome) -> None:
+    """Record outcomes in one transaction; how many were settled. Should a message's stream have moved since it
+    was claimed (a reminder withdrawn as it was sent), each is recorded on its own after its stream as it stands,
+    so the others are not lost with it."""
+    def settle(uow: UnitOfWork, outcome: Outcome, version: int | None) -> None:
         if outcome.type_:
-            _append(uow, outcome.item, outcome.type_, outcome.payload)
+            _append(uow, outcome.item, outcome.type_, outcome.payload, version)
         else:
             projection.retry_later(uow, outcome.item["key"], outcome.attempts, outcome.retry_at)
 
     try:
         with db.transaction() as uow:
             for outcome in outcomes:
-                settle(uow, outcome)
+                settle(uow, outcome, SCHEDULED_VERSION)  # claimed as scheduled: no need to read its version
     except ConcurrencyError:
         for outcome in outcomes:
             with db.transaction() as uow:
-                settle(uow, outcome)
+                settle(uow, outcome, None)
     return sum(1 for outcome in outcomes if outcome.type_)
 
 
