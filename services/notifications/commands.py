@@ -6,6 +6,7 @@ A crash between the send and that record sends it again on restart (with the sam
 one duplicate an external mail or SMS system cannot be made to avoid; everything else is exactly once.
 """
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -14,6 +15,7 @@ from eventlet.greenpool import GreenPool
 from shared import catalogue, metrics
 from shared.schedule import local_day, with_former_services
 from services.queue import feedback
+from shared.errors import ConcurrencyError
 from shared.events import Event, NewEvent
 from shared.masking import mask_recipient
 from shared.eventstore import Database, UnitOfWork
@@ -23,31 +25,44 @@ from services.notifications.channels import ChannelError
 log = logging.getLogger(__name__)
 CALENDAR_KINDS = ("confirmation", "reschedule", "cancellation")  # they create or change the calendar entry
 BRANCH_WAIT = timedelta(seconds=5)  # before looking again for a branch the catalogue has not brought yet
+CLAIM = timedelta(minutes=2)  # how long a dispatcher holds the messages it took before another may take them
 
 
 def schedule(uow: UnitOfWork, event: Event, contact: dict | None, now: datetime, settings: plan.Settings) -> None:
-    for item in plan.plan(event, contact, now, settings):
-        if projection.known(uow, item.key):
+    planned = plan.plan(event, contact, now, settings)
+    known = projection.known(uow, [item.key for item in planned])
+    changes = None  # how many calendar messages went before, counted once per event
+    scheduled = []
+    for item in planned:
+        if item.key in known:
             continue
         details = item.details
         if item.kind in CALENDAR_KINDS and item.channel == "email":
             # the .ics SEQUENCE: how many times this booking's calendar entry was sent before (0, then 1, 2...),
             # so a cancellation sent within a minute of its confirmation still supersedes it (RFC 5546)
-            details = {**details, "sequence": str(projection.calendar_changes(uow, item.reference, item.channel))}
+            if changes is None:
+                changes = projection.calendar_changes(uow, item.reference, item.channel)
+            details = {**details, "sequence": str(changes)}
         stored = uow.append(f"notification-{item.key}", 0, [NewEvent("notifications.NotificationScheduled", {
             "key": item.key, "kind": item.kind, "channel": item.channel, "due_at": item.due_at.isoformat(),
             "reference": item.reference, "ticket_id": item.ticket_id, "source_event_id": event.event_id,
             "appointment_start": item.appointment_start.isoformat() if item.appointment_start else None,
             "details": details,
         }, event.directorate, correlation_id=event.correlation_id, causation_id=event.event_id)])
-        projection.project(uow, stored[0])
+        scheduled.extend(stored)
+    projection.scheduled(uow, scheduled)  # as projection.project would each, in one statement
+
+
+# the events that move or end a booking, and so may leave reminders that no longer apply
+MOVES_OR_ENDS = {"booking.BookingRescheduled", *projection.ENDED}
 
 
 def on_booking_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.Settings) -> None:
     projection.apply_booking_event(uow, event)
     # PersonErased names no booking: their pending messages find no address and are withdrawn when due
     contact = projection.contact(uow, event.payload.get("reference"))
-    withdraw_reminders(uow, contact, now, settings)
+    if event.type in MOVES_OR_ENDS:  # a new booking has no reminders yet: nothing to look up
+        withdraw_reminders(uow, contact, now, settings)
     schedule(uow, event, contact, now, settings)
 
 
@@ -67,16 +82,12 @@ def on_queue_event(uow: UnitOfWork, event: Event, now: datetime, settings: plan.
         schedule(uow, event, contact and {**contact, "ticket_number": ticket["number"]}, now, settings)
 
 
-def _append(uow: UnitOfWork, item: dict, type_: str, payload: dict) -> None:
+def _append(uow: UnitOfWork, item: dict, type_: str, payload: dict, version: int | None = None) -> None:
+    """Append to the message's stream at `version`, or at the version it has now when not given."""
     stream = f"notification-{item['key']}"
-    stored = uow.append(stream, uow.store.stream_version(stream), [NewEvent(
+    stored = uow.append(stream, uow.store.stream_version(stream) if version is None else version, [NewEvent(
         f"notifications.{type_}", {"key": item["key"], "kind": item["kind"], "channel": item["channel"], **payload})])
     projection.project(uow, stored[0])
-
-
-def _record(db: Database, item: dict, type_: str, payload: dict) -> None:
-    with db.transaction() as uow:
-        _append(uow, item, type_, payload)
 
 
 class Outbound:
@@ -88,30 +99,69 @@ class Outbound:
         self.templates = messages.environment()
 
 
+@dataclass
+class Outcome:
+    """What became of one message: an event to record (`type_` with `payload`), or a retry at `retry_at`."""
+    item: dict
+    type_: str | None = None  # NotificationSent, NotificationFailed or NotificationWithdrawn
+    payload: dict = field(default_factory=dict)
+    attempts: int = 0
+    retry_at: datetime | None = None
+
+
 def dispatch_due(db: Database, outbound: Outbound, now: datetime, concurrency: int = 10) -> int:
-    """Send what is due, several at a time, so one slow server does not hold back the rest."""
-    with db.transaction() as uow:
-        items = projection.due(uow, now)
-    return sum(GreenPool(concurrency).imap(lambda item: send_one(db, outbound, item, now), items))
+    """Send what is due, several at a time, so one slow server does not hold back the rest; returns how many were
+    settled (sent, failed for good, withdrawn)."""
+    settled = 0
+    while True:
+        claimed, count = _dispatch_batch(db, outbound, now, concurrency)
+        settled += count
+        if claimed < 2 * concurrency:  # nothing more was due
+            return settled
 
 
-def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int:
-    """1 when the message was settled (sent, failed for good, withdrawn), 0 when it waits for a retry."""
+def _dispatch_batch(db: Database, outbound: Outbound, now: datetime, concurrency: int) -> tuple[int, int]:
+    """(claimed, settled) of one batch. The due messages are claimed with their contacts and branches in one
+    transaction, two sends' worth per concurrent sender, so a batch ends well within its claim even when a server
+    times out; outcomes are recorded as sends finish, those that finished together in one transaction. At most the
+    messages in flight are sent but not yet recorded, as when each had its own: the one duplicate left."""
     with db.transaction() as uow:
-        if not projection.claim(uow, item["key"], now, now + timedelta(minutes=2)):
-            return 0  # another dispatcher has it
-        contact = projection.contact(uow, item["reference"])
-        branch = catalogue.load_branch(uow, contact["branch"]) if contact else None
+        items = projection.claim_due(uow, now, now + CLAIM, limit=2 * concurrency)
+        if not items:
+            return 0, 0
+        contacts = projection.contacts_of(uow, (item["reference"] for item in items))
+        branches = {b: catalogue.load_branch(uow, b) for b in {c["branch"] for c in contacts.values()}}
+    finished, settled = [], 0
+
+    def attempt(item: dict) -> None:
+        contact = contacts.get(item["reference"])
+        finished.append(send_one(outbound, item, contact, branches.get(contact["branch"]) if contact else None, now))
+
+    def record_finished() -> int:
+        batch = finished[:]
+        del finished[:len(batch)]  # sends that finish while these are recorded wait for the next round
+        return record(db, batch)
+
+    try:
+        for _ in GreenPool(concurrency).imap(attempt, items):
+            if finished:
+                settled += record_finished()
+    finally:
+        if finished:  # whatever stopped the batch, what was sent is recorded
+            settled += record_finished()
+    return len(items), settled
+
+
+def send_one(outbound: Outbound, item: dict, contact: dict | None, branch: dict | None, now: datetime) -> Outcome:
+    """Send one claimed message, or say why not: no database here, the outcome is recorded by `record`."""
     reason = plan.withdrawal(item["kind"], item["due_at"], item["appointment_start"], contact, now, outbound.settings)
     if reason is None and branch is None:  # at start the catalogue may still be catching up: look again shortly
-        with db.transaction() as uow:  # (a branch that never comes is settled by the freshness rule above)
-            projection.retry_later(uow, item["key"], item["attempts"], now + BRANCH_WAIT)
-        return 0
+        # (a branch that never comes is settled by the freshness rule above)
+        return Outcome(item, attempts=item["attempts"], retry_at=now + BRANCH_WAIT)
     if reason is None and item["channel"] not in plan.channels_of(contact):
         reason = "no address to send it to (the person was erased)"
     if reason:
-        _record(db, item, "NotificationWithdrawn", {"reason": reason})
-        return 1
+        return Outcome(item, "NotificationWithdrawn", {"reason": reason})
     message = build(outbound, item, contact, branch, now)
     masked = mask_recipient(item["channel"], message.to)
     attempts = item["attempts"] + 1
@@ -121,17 +171,38 @@ def send_one(db: Database, outbound: Outbound, item: dict, now: datetime) -> int
         if attempts >= outbound.settings.max_attempts:
             log.error("%s %s to %s failed for good after %d attempts: %s", item["kind"], item["channel"], masked,
                       attempts, exc)
-            _record(db, item, "NotificationFailed", {"reason": str(exc)[:500], "attempts": attempts})
             metrics.NOTIFICATIONS_FAILED.labels(item["channel"]).inc()
-            return 1
+            return Outcome(item, "NotificationFailed", {"reason": str(exc)[:500], "attempts": attempts})
         log.warning("%s %s to %s failed (attempt %d of %d), retrying: %s", item["kind"], item["channel"], masked,
                     attempts, outbound.settings.max_attempts, exc)
-        with db.transaction() as uow:
-            projection.retry_later(uow, item["key"], attempts, now + outbound.settings.retry_delay(attempts))
-        return 0
-    _record(db, item, "NotificationSent", {"to": masked, "attempts": attempts})
+        return Outcome(item, attempts=attempts, retry_at=now + outbound.settings.retry_delay(attempts))
     log.info("sent %s by %s to %s", item["kind"], item["channel"], masked)
-    return 1
+    return Outcome(item, "NotificationSent", {"to": masked, "attempts": attempts})
+
+
+# A message still scheduled has its one event, NotificationScheduled: every other event of its stream settles it.
+SCHEDULED_VERSION = 1
+
+
+def record(db: Database, outcomes: list[Outcome]) -> int:
+    """Record outcomes in one transaction; how many were settled. Should a message's stream have moved since it
+    was claimed (a reminder withdrawn as it was sent), each is recorded on its own after its stream as it stands,
+    so the others are not lost with it."""
+    def settle(uow: UnitOfWork, outcome: Outcome, version: int | None) -> None:
+        if outcome.type_:
+            _append(uow, outcome.item, outcome.type_, outcome.payload, version)
+        else:
+            projection.retry_later(uow, outcome.item["key"], outcome.attempts, outcome.retry_at)
+
+    try:
+        with db.transaction() as uow:
+            for outcome in outcomes:
+                settle(uow, outcome, SCHEDULED_VERSION)  # claimed as scheduled: no need to read its version
+    except ConcurrencyError:
+        for outcome in outcomes:
+            with db.transaction() as uow:
+                settle(uow, outcome, None)
+    return sum(1 for outcome in outcomes if outcome.type_)
 
 
 def build(outbound: Outbound, item: dict, contact: dict, branch: dict, now: datetime) -> messages.Message:

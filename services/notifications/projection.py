@@ -102,10 +102,14 @@ def _checked_in(uow: UnitOfWork, event: Event) -> None:
 
 
 def contact(uow: UnitOfWork, reference: str | None) -> dict | None:
-    if not reference:
-        return None
-    row = uow.execute(sa.select(contacts).where(contacts.c.reference == reference)).first()
-    return {**row._mapping, "start": from_db(row.start)} if row else None
+    return contacts_of(uow, [reference]).get(reference) if reference else None
+
+
+def contacts_of(uow: UnitOfWork, references) -> dict[str, dict]:
+    """The contacts of these bookings by reference (one query); a reference with none is left out."""
+    wanted = {r for r in references if r}
+    rows = uow.execute(sa.select(contacts).where(contacts.c.reference.in_(wanted))) if wanted else []
+    return {row.reference: {**row._mapping, "start": from_db(row.start)} for row in rows}
 
 
 def messages_about(uow: UnitOfWork, reference: str) -> list[dict]:
@@ -134,13 +138,20 @@ SETTLED = {"notifications.NotificationSent": "sent", "notifications.Notification
 
 @project.on("notifications.NotificationScheduled")
 def _scheduled(uow: UnitOfWork, event: Event) -> None:
-    p = event.payload
-    due = to_db(parse_instant(p["due_at"]))
-    uow.execute(messages.insert().values(
-        key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
-        ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
-        appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"] else None,
-        status="scheduled", attempts=0, next_attempt_at=due))
+    scheduled(uow, [event])
+
+
+def scheduled(uow: UnitOfWork, events: list[Event]) -> None:
+    """NotificationScheduled events into the messages table, all in one statement (what an event calls for)."""
+    rows = []
+    for p in (event.payload for event in events):
+        due = to_db(parse_instant(p["due_at"]))
+        rows.append(dict(key=p["key"], kind=p["kind"], channel=p["channel"], due_at=due, reference=p["reference"],
+                         ticket_id=p["ticket_id"], details=json.dumps(p["details"], ensure_ascii=False),
+                         appointment_start=to_db(parse_instant(p["appointment_start"])) if p["appointment_start"]
+                         else None, status="scheduled", attempts=0, next_attempt_at=due, claimed_until=None))
+    if rows:
+        uow.execute(messages.insert(), rows)
 
 
 @project.on(*SETTLED)
@@ -150,34 +161,40 @@ def _settled(uow: UnitOfWork, event: Event) -> None:
         status=SETTLED[event.type], attempts=p.get("attempts", 0), claimed_until=None))
 
 
-def known(uow: UnitOfWork, key: str) -> bool:
-    return uow.execute(sa.select(messages.c.key).where(messages.c.key == key)).first() is not None
+def known(uow: UnitOfWork, keys: list[str]) -> set[str]:
+    """Which of `keys` were scheduled already (one query for all the messages an event calls for)."""
+    return set(uow.execute(sa.select(messages.c.key).where(messages.c.key.in_(keys))).scalars()) if keys else set()
 
 
 def _message(row) -> dict:
     return {**row._mapping, "due_at": from_db(row.due_at), "appointment_start": from_db(row.appointment_start),
-            "details": json.loads(row.details)}
+            "next_attempt_at": from_db(row.next_attempt_at), "details": json.loads(row.details)}
 
 
-def due(uow: UnitOfWork, now: datetime, limit: int = 50) -> list[dict]:
-    rows = uow.execute(sa.select(messages).where(
-        messages.c.status == "scheduled", messages.c.next_attempt_at <= to_db(now),
-        sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < to_db(now)))
-        .order_by(messages.c.next_attempt_at).limit(limit))
-    return [_message(r) for r in rows]
+def _claimable(now: datetime):
+    """Scheduled, due, and not taken by a dispatcher whose claim still holds."""
+    return sa.and_(messages.c.status == "scheduled", messages.c.next_attempt_at <= to_db(now),
+                   sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < to_db(now)))
+
+
+def claim_due(uow: UnitOfWork, now: datetime, until: datetime, limit: int = 50) -> list[dict]:
+    """Take up to `limit` due messages for sending until `until`, oldest first, in one statement, so that two
+    dispatchers (replicas) never send the same one at once: PostgreSQL skips rows another one is taking
+    (SKIP LOCKED) and re-checks the claim on the rows it waited for; SQLite has one writer at a time anyway."""
+    due = sa.select(messages.c.key).where(_claimable(now)) \
+        .order_by(messages.c.next_attempt_at, messages.c.key).limit(limit)
+    if uow.conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    # picked once (a CTE, materialized), not a subquery the planner may run again per row and pick others
+    picked = due.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    rows = uow.execute(messages.update().where(messages.c.key.in_(sa.select(picked.c.key)), _claimable(now))
+                       .values(claimed_until=to_db(until)).returning(*messages.c)).all()
+    return sorted((_message(r) for r in rows), key=lambda m: (m["next_attempt_at"], m["key"]))
 
 
 def scheduled_reminders(uow: UnitOfWork, reference: str) -> list[dict]:
     return [_message(r) for r in uow.execute(sa.select(messages).where(
         messages.c.reference == reference, messages.c.kind == "reminder", messages.c.status == "scheduled"))]
-
-
-def claim(uow: UnitOfWork, key: str, now: datetime, until: datetime) -> bool:
-    """Take a message for sending, so that two dispatchers (replicas) never send the same one at once."""
-    return uow.execute(messages.update().where(
-        messages.c.key == key, messages.c.status == "scheduled",
-        sa.or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < to_db(now)))
-        .values(claimed_until=to_db(until))).rowcount == 1
 
 
 def retry_later(uow: UnitOfWork, key: str, attempts: int, at: datetime) -> None:

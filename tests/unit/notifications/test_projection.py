@@ -4,6 +4,7 @@ PostgreSQL."""
 import uuid
 from datetime import datetime, timedelta
 
+import eventlet
 import pytest
 import sqlalchemy as sa
 
@@ -127,16 +128,17 @@ def test_a_scheduled_message_is_due_at_its_time_and_settled_by_what_became_of_it
     with db.transaction() as uow:
         for e in (scheduled("a"), scheduled("b"), scheduled("c"), scheduled("later", NOW + timedelta(hours=1))):
             projection.project(uow, e)
-        assert projection.known(uow, "a") and not projection.known(uow, "z")
-        assert [m["key"] for m in projection.due(uow, NOW)] == ["a", "b", "c"]
-        [a] = [m for m in projection.due(uow, NOW) if m["key"] == "a"]
-        assert (a["due_at"], a["appointment_start"], a["details"], a["attempts"]) == (NOW, START, {}, 0)
+        assert projection.known(uow, ["a", "z", "later"]) == {"a", "later"} and projection.known(uow, []) == set()
+        [a] = projection.claim_due(uow, NOW, NOW + timedelta(minutes=2), limit=1)  # the oldest first
+        assert (a["key"], a["due_at"], a["appointment_start"], a["details"], a["attempts"]) == ("a", NOW, START, {}, 0)
+        assert [m["key"] for m in projection.claim_due(uow, NOW, NOW + timedelta(minutes=2))] == ["b", "c"]
         for type_, key, fields in (("NotificationSent", "a", {"to": "+973****22", "attempts": 2}),
                                    ("NotificationFailed", "b", {"reason": "refused", "attempts": 5}),
                                    ("NotificationWithdrawn", "c", {"reason": "moved"})):
             projection.project(uow, event(f"notifications.{type_}", key=key, kind="reminder", channel="sms",
                                           **fields))
-        assert projection.due(uow, NOW + timedelta(hours=1))[0]["key"] == "later"
+        assert [m["key"] for m in projection.claim_due(uow, NOW + timedelta(hours=1), NOW + timedelta(hours=2))] \
+            == ["later"]  # the settled ones are not due again, claimed or not
         assert [(m["status"], m["attempts"]) for m in projection.messages_about(uow, "AAAA-0001")] == [
             ("sent", 2), ("failed", 5), ("withdrawn", 0), ("scheduled", 0)]
         assert [m["key"] for m in projection.scheduled_reminders(uow, "AAAA-0001")] == ["later"]
@@ -145,11 +147,31 @@ def test_a_scheduled_message_is_due_at_its_time_and_settled_by_what_became_of_it
 def test_a_claimed_message_is_not_due_until_the_claim_lapses_and_a_retry_waits_its_turn(db):
     with db.transaction() as uow:
         projection.project(uow, scheduled("a"))
-        assert projection.claim(uow, "a", NOW, NOW + timedelta(minutes=2))
-        assert not projection.claim(uow, "a", NOW, NOW + timedelta(minutes=2))   # another dispatcher's
-        assert projection.due(uow, NOW + timedelta(minutes=1)) == []
-        assert [m["key"] for m in projection.due(uow, NOW + timedelta(minutes=3))] == ["a"]
+        assert [m["key"] for m in projection.claim_due(uow, NOW, NOW + timedelta(minutes=2))] == ["a"]
+        assert projection.claim_due(uow, NOW, NOW + timedelta(minutes=2)) == []   # another dispatcher's
+        assert projection.claim_due(uow, NOW + timedelta(minutes=1), NOW + timedelta(minutes=3)) == []
+        [lapsed] = projection.claim_due(uow, NOW + timedelta(minutes=3), NOW + timedelta(minutes=5))
+        assert lapsed["key"] == "a"
         projection.retry_later(uow, "a", 1, NOW + timedelta(seconds=30))
-        assert projection.due(uow, NOW + timedelta(seconds=29)) == []
-        [retry] = projection.due(uow, NOW + timedelta(seconds=30))
-        assert (retry["attempts"], retry["claimed_until"]) == (1, None)
+        assert projection.claim_due(uow, NOW + timedelta(seconds=29), NOW + timedelta(minutes=2)) == []
+        [retry] = projection.claim_due(uow, NOW + timedelta(seconds=30), NOW + timedelta(minutes=2))
+        assert (retry["attempts"], retry["next_attempt_at"]) == (1, NOW + timedelta(seconds=30))
+
+
+def test_two_dispatchers_claiming_at_once_never_take_the_same_message(db):
+    """Replicas: each claim takes what no other holds, whether it waited for the other's transaction or not."""
+    with db.transaction() as uow:
+        for n in range(30):
+            projection.project(uow, scheduled(f"m{n:02d}"))
+    taken = []
+
+    def dispatcher():
+        with db.transaction() as uow:
+            taken.append([m["key"] for m in projection.claim_due(uow, NOW, NOW + timedelta(minutes=2), limit=20)])
+
+    pool = eventlet.GreenPool(2)
+    for _ in range(2):
+        pool.spawn(dispatcher)
+    pool.waitall()
+    first, second = taken
+    assert not set(first) & set(second) and len(first) + len(second) == 30
