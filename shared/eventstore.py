@@ -15,6 +15,7 @@ Each event's `hash` chains it to the one before it (chain_hash), so a row change
 A service's tables are made and changed by its migrations (shared/migrations); `Database.create_tables` is for
 scratch databases only.
 """
+import functools
 import hashlib
 import json
 from datetime import datetime
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import metrics, vault
 from shared.clock import UTC, clock, to_db
@@ -170,10 +172,6 @@ def stored_event(envelope, payload: dict) -> Event:
                            stream_version=stream_version, position=position, occurred_at=occurred_at.replace(tzinfo=UTC),
                            correlation_id=correlation_id, causation_id=causation_id, directorate=directorate,
                            payload=payload, actor=json.loads(actor) if actor else None)
-
-
-def _row_to_event(row) -> Event:
-    return stored_event(row[:-1], json.loads(row[-1]))
 
 
 class EventStore:
@@ -479,6 +477,13 @@ class Database:
         self.engine.dispose()
 
 
+@functools.cache
+def _record_processed(table: sa.Table, dialect: str):
+    """The insert of a processed-event record that does nothing on a repeat, built once per table (building a
+    statement and its cache key costs more than running it)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).on_conflict_do_nothing()
+
+
 class UnitOfWork:
     """What a command or projection gets inside one transaction."""
 
@@ -499,14 +504,11 @@ class UnitOfWork:
         return stored
 
     def already_processed(self, consumer: str, event: Event) -> bool:
-        """Record that `consumer` applies `event` in this transaction; True if it already had."""
-        table = self.tables["processed_events"]
-        seen = self.conn.execute(sa.select(table.c.position).where(
-            table.c.consumer == consumer, table.c.event_id == event.event_id)).first()
-        if seen:
-            return True
-        # A concurrent duplicate inserting the same key fails on the primary key and rolls back whole.
-        self.conn.execute(table.insert().values(consumer=consumer, event_id=event.event_id,
-                                                position=event.position,
-                                                processed_at=to_db(clock.now())))
-        return False
+        """Record that `consumer` applies `event` in this transaction; True if it already had.
+
+        One statement: the insert does nothing on the key it would repeat. A concurrent duplicate waits for the
+        first one's transaction on that key and then finds it (True), or inserts it if the first rolled back."""
+        recorded = self.conn.execute(_record_processed(self.tables["processed_events"], self.conn.dialect.name), {
+            "consumer": consumer, "event_id": event.event_id, "position": event.position,
+            "processed_at": to_db(clock.now())})
+        return recorded.rowcount == 0
