@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -84,7 +85,10 @@ def test_a_call_reaches_a_connected_screen_and_the_stream_names_nobody(suite):
     # someone with a booking (a name, a reference, a CPR) and a walk-in (a CPR)
     starts = requests.get(f"{suite.api}/availability", params={"branch": BRANCH, "service": SERVICE,
                                                                "date": "2026-12-07"}, timeout=TIMEOUT).json()["slots"]
-    start = next(s["start"] for s in starts if s["bookable"] and s["remaining"] > 0)
+    bookable = [s["start"] for s in starts if s["bookable"] and s["remaining"] > 0]
+    # not the first one: on the suite's fast clock it can become too close to book between this read and the booking
+    first = datetime.fromisoformat(bookable[0])
+    start = next(s for s in bookable if datetime.fromisoformat(s) >= first + timedelta(minutes=30))
     booker, walker, name = fresh_cpr(), fresh_cpr(), "Maryam Live-Board"
     booked = requests.post(f"{suite.api}/bookings", timeout=TIMEOUT, json={
         "cpr": booker, "branch": BRANCH, "service": SERVICE, "start": start, "name": name, "language": "en"})
