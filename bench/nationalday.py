@@ -65,15 +65,22 @@ class LogLag:
 
     def run(self) -> None:
         after_log = {source: 0 for source in self.sources}
-        after_applied = {s.name: 0 for s in self.subscriptions}
+        after_seq = {source: 0 for source in self.sources}
+        committed = {source: {} for source in self.sources}  # seq -> when first seen committed
         with self.engine.connect() as conn:
             while not self.stopping.wait(self.interval):
                 for source in self.sources:
                     now = time.monotonic()
-                    for (position,) in conn.execute(sa.text(
-                            f'SELECT position FROM "{self.prefix}{source}".events WHERE position > :p'),
+                    # an event counts from its commit, not from its position (given by the sequencer after it)
+                    for (seq,) in conn.execute(sa.text(
+                            f'SELECT seq FROM "{self.prefix}{source}".events WHERE seq > :s'),
+                            {"s": after_seq[source]}):
+                        committed[source].setdefault(seq, now)
+                        after_seq[source] = max(after_seq[source], seq)
+                    for position, seq in conn.execute(sa.text(
+                            f'SELECT position, seq FROM "{self.prefix}{source}".events WHERE position > :p'),
                             {"p": after_log[source]}):
-                        self.logged[source].setdefault(position, now)
+                        self.logged[source].setdefault(position, committed[source].pop(seq, now))
                         after_log[source] = max(after_log[source], position)
                 for sub in self.subscriptions:
                     now = time.monotonic()

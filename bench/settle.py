@@ -25,7 +25,8 @@ def behind(conn, prefix: str, services) -> dict[str, int]:
             f'SELECT coalesce(max(position), 0) FROM "{prefix}{sub.name.split(".")[0]}".processed_events '
             "WHERE consumer = :c"), {"c": sub.name}).scalar()
         waiting = conn.execute(sa.text(
-            f'SELECT count(*) FROM "{prefix}{sub.source}".events WHERE position > :p AND type = ANY(:t)'),
+            f'SELECT count(*) FROM "{prefix}{sub.source}".events '
+            "WHERE (position > :p OR position IS NULL) AND type = ANY(:t)"),  # committed, not yet sequenced too
             {"p": applied, "t": types}).scalar()
         if waiting:
             late[sub.name] = waiting

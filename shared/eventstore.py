@@ -442,25 +442,28 @@ class Database:
 
     @contextmanager
     def publishing_turn(self):
-        """Hold the log's outbox for the length of the block: the relays of several replicas take turns (a
-        session lock on a connection of its own, PostgreSQL), so each publishes what the one before left and
-        an event goes out once. SQLite's log has one process and one relay: nothing to hold."""
+        """Whether this process holds the log's outbox for the length of the block: the relays of several
+        replicas take turns (a session lock, PostgreSQL), so each publishes what the one before left and an event
+        goes out once. A relay that finds the turn taken skips its round (the holder is publishing) rather than
+        wait. SQLite's log has one process and one relay: always its turn."""
         if self.engine.dialect.name != "postgresql":
-            yield
+            yield True
             return
-        key = sa.text("SELECT pg_advisory_lock(:key, hashtext(current_schema()))")
         with self.engine.connect() as conn:
-            conn.execute(key, {"key": PUBLISH_LOCK_KEY})
-            conn.commit()
+            released = False
             try:
-                yield
-            finally:
-                try:
+                held = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key, hashtext(current_schema()))"),
+                                    {"key": PUBLISH_LOCK_KEY}).scalar_one()
+                conn.commit()
+                yield held
+                if held:
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:key, hashtext(current_schema()))"),
                                  {"key": PUBLISH_LOCK_KEY})
                     conn.commit()
-                except Exception:  # the connection broke: closing it for good is what releases the lock
-                    conn.invalidate()
+                released = True
+            finally:
+                if not released:  # a failed round, or a greenlet killed anywhere in it: closing the session
+                    conn.invalidate()  # is what surely releases a session lock (a pooled one would keep it)
 
     def last_processed_position(self, consumer: str) -> int:
         """The highest source position `consumer` has processed (0 when none): where catching up starts."""

@@ -15,7 +15,6 @@ import logging
 import time
 from itertools import takewhile
 
-import eventlet
 import sqlalchemy as sa
 from eventlet.event import Event as Doorbell
 from kombu import Connection, Producer
@@ -81,11 +80,23 @@ class Relay:
                 self._count_outbox()  # the depth keeps growing while the broker is down: show it
                 log.exception("relay of %s failed (attempt %d); events stay in the outbox", self.service, failures)
                 self._disconnect(graceful=False)
-                eventlet.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                self._back_off(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
             if published < self.batch_size:
                 self._doorbell.wait(timeout=self.idle_poll_seconds)
                 self._doorbell = Doorbell()
+
+    def _back_off(self, seconds: float) -> None:
+        """Wait before trying again, still giving committed events their positions after each commit: with the
+        broker away the log, its feed and its readers go on; only publishing waits."""
+        deadline = time.monotonic() + seconds
+        while self._running and (left := deadline - time.monotonic()) > 0:
+            self._doorbell.wait(timeout=min(left, self.idle_poll_seconds))
+            self._doorbell = Doorbell()
+            try:
+                self.db.sequence()
+            except Exception:  # the database is away too: the next round says so
+                log.debug("sequencing %s failed while the relay waits", self.service, exc_info=True)
 
     def stop(self) -> None:
         self._running = False
@@ -97,8 +108,8 @@ class Relay:
         """Sequence what was committed, then publish up to one batch from the outbox; returns how many were
         confirmed."""
         self.db.sequence()
-        with self.db.publishing_turn():
-            return self._publish_batch()
+        with self.db.publishing_turn() as ours:
+            return self._publish_batch() if ours else 0
 
     def _publish_batch(self) -> int:
         events_t, outbox_t = self.db.tables["events"], self.db.tables["outbox"]

@@ -117,6 +117,9 @@ SUBSCRIPTIONS = {s.name: s for s in [
                  ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",
                   "booking.PersonErased")),
     Subscription("queue.catalogue", "availability", tuple(types_of("availability"))),
+    # every queue replica forgets the days it keeps in memory when a person is erased (one replica applies
+    # queue.bookings, the others' days would still name the person)
+    Subscription("queue.erasures", "booking", ("booking.PersonErased",), live_only=True),
     # notifications tell people about their bookings and their tickets
     Subscription("notifications.bookings", "booking",
                  ("booking.SlotBooked", "booking.BookingCancelled", "booking.BookingRescheduled",

@@ -7,9 +7,9 @@ every count and position stays, and from then on every read (replay, export, fee
 service, so a PersonErased event can name them without naming them.
 
 A sealed field reads "enc:<subject>:<token>". New tokens are "v2.<base64(nonce, ciphertext and tag)>":
-AES-256-GCM under a key derived from the person's stored key, with the subject as associated data (a sealed
-value copied to another person's field does not open). Tokens written before that are Fernet tokens (they begin
-"gAAAA", never "v2."), still opened with the stored key itself. AES-GCM is one C call a field where Fernet is an
+AES-256-GCM under a key derived from the person's stored key, with the subject as associated data (a token opens
+only as the person its prefix names; the field is not bound). Tokens written before that are Fernet tokens (they
+begin "gAAAA", never "v2."), still opened with the stored key itself. AES-GCM is one C call a field where Fernet is an
 HMAC, a CBC pass and a clock check in Python (about 46 µs a field): that is most of a booking replay's time.
 Both kinds die with the stored key, so erasing a person is still deleting one row.
 """

@@ -417,6 +417,9 @@ class SharedWsgiApp(WsgiApp):
             raise forbidden(f"This token does not name the {service} feed (scope events:{service}).")
         clear = "events:personal" in caller.scopes and caller.has("subscriber")
         types = [t for t in args.get("types", "").split(",") if t] or None  # e.g. booking.SlotBooked,...
+        # what was committed before this request gets its position first (the relay would, a moment later):
+        # a caller reads its own writes in the feed
+        storage.db.sequence()
         with storage.db.transaction() as uow:
             events = uow.store.read_all(after=after, limit=limit, types=types)
             head = uow.store.head()

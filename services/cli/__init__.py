@@ -128,7 +128,10 @@ def open_existing(service: str, metadata):
     if not there:
         raise CliError(f"no {service} database at {where}: point MAWAEED_DATA_DIR or DATABASE_URL at the suite's "
                        "(nothing was created)")
-    return open_database(config, service, metadata)
+    db = open_database(config, service, metadata)
+    # events committed a moment before the service stopped may have no position yet: the tools read the whole log
+    db.sequence()
+    return db
 
 
 def replay(args) -> int:

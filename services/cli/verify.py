@@ -34,6 +34,8 @@ def run(args) -> int:
             if not 1 <= args.start <= max(head, 1):
                 raise CliError(f"{args.service}: --from {args.start} is outside the log (positions 1 to {head})")
             checked, broken = verify_chain(conn, args.start)
+            # read only, so not sequenced here: the relay gives them their positions (and hashes) when it runs
+            waiting = conn.execute(sa.text("SELECT count(*) FROM events WHERE position IS NULL")).scalar_one()
             head_hash = conn.execute(sa.text("SELECT hash FROM events WHERE position = :p"), {"p": head}).scalar()
     finally:
         engine.dispose()
@@ -44,5 +46,7 @@ def run(args) -> int:
         return 1
     # the head's hash vouches for everything before it: kept elsewhere, it also shows a rewritten tail
     print(f"{args.service}: {checked} events, chain intact"
-          + (f" (head {head}, hash {head_hash})" if head else ""))
+          + (f" (head {head}, hash {head_hash})" if head else "")
+          + (f"; {waiting} more committed, not yet given a position (the service's relay gives them)"
+             if waiting else ""))
     return 0

@@ -14,6 +14,7 @@ SHOWN = ("ticket_id", "number", "service", "counter", "lane", "kind", "priority"
 
 def trail(db: Database, branch: str, day: date) -> list[dict]:
     """Every event of the branch's day in order: when, what, who (None: the public or the suite itself)."""
+    db.sequence()  # what was committed a moment ago gets its position first: an entry always has one
     with db.transaction() as uow:
         events = uow.store.read_stream(queue_stream(branch, day))
     return [{"at": e.occurred_at.astimezone(LOCAL).isoformat(), "position": e.position,

@@ -7,10 +7,13 @@ guard underneath (a conflict is decided again).
 A command is five statements: the lock, the branch with the day's version (one statement), the append, and the
 rows its events change; the day itself comes from this process's memory whenever the version says it is current."""
 import json
+import logging
+import time
 import weakref
 from dataclasses import replace
 from datetime import date, datetime
 
+import eventlet
 import sqlalchemy as sa
 
 from shared import catalogue, schedule
@@ -22,6 +25,8 @@ from shared.schedule import local_day
 from services.booking.references import normalise_reference
 from services.queue import domain, feedback, projection, view
 from services.queue.domain import Day
+
+log = logging.getLogger(__name__)
 
 
 def queue_stream(branch: str, day: date) -> str:
@@ -65,17 +70,23 @@ class DayCache:
     """The days this process worked on last, each tagged with the day stream's version it reflects. A command
     reads the version under the day's lock anyway: when it matches, the day is current and need not be loaded
     again (another replica's command leaves a different version and forces a load). A day is a value that no
-    command changes in place, so one that fails or rolls back leaves the kept day as right as it was."""
+    command changes in place, so one that fails or rolls back leaves the kept day as right as it was.
+
+    An erasure changes tickets outside any day's stream: `forget` drops every day, and a command that took its day
+    before a forget does not keep it afterwards (the generation it read it in is over)."""
 
     def __init__(self, size: int = 64):
         self.size = size
         self.by_db = weakref.WeakKeyDictionary()  # Database -> {(branch, day): (version, Day)}, oldest first
+        self.generation = 0  # one more at each forget
 
     def get(self, db: Database, branch_id: str, day: date, version: int) -> Day | None:
         found = self.by_db.get(db, {}).get((branch_id, day))
         return found[1] if found and found[0] == version else None
 
-    def put(self, db: Database, branch_id: str, day: date, version: int, state: Day) -> None:
+    def put(self, db: Database, branch_id: str, day: date, version: int, state: Day, generation: int) -> None:
+        if generation != self.generation:  # taken before an erasure: it may still name the person
+            return
         days = self.by_db.setdefault(db, {})
         days.pop((branch_id, day), None)
         days[(branch_id, day)] = (version, state)
@@ -91,10 +102,28 @@ class DayCache:
 
     def forget(self, db: Database) -> None:
         """All of them: a person's erasure changes tickets outside any day's stream."""
+        self.generation += 1
         self.by_db.pop(db, None)
 
 
 DAYS = DayCache()
+
+
+def forget_days_after(db: Database, consumer: str, event, wait_seconds: float = 60.0) -> None:
+    """Forget the days kept here once `consumer` has applied `event` (an erasure) to the tables: forgetting
+    earlier, a day loaded again from the tables before the scrub would name the person once more."""
+    table = db.tables["processed_events"]
+    seen = sa.select(table.c.position).where(table.c.consumer == consumer, table.c.event_id == event.event_id)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        with db.engine.connect() as conn:
+            if conn.execute(seen).first():
+                break
+        eventlet.sleep(0.2)
+    else:
+        log.warning("erasure %s not applied within %.0f s; forgetting the days kept anyway", event.event_id,
+                    wait_seconds)
+    DAYS.forget(db)
 
 
 def _load_day(db: Database, uow: UnitOfWork, branch_id: str, day: date, version: int) -> Day:
@@ -125,6 +154,7 @@ def _on_stream(db: Database, command: str, locate, decide, answer, caller: Calle
     at that version, decide, append at that version (the events naming the caller as their actor), and record the
     new events in the tables and in the day this process keeps. Decided again on a conflict."""
     def attempt():
+        generation = DAYS.generation
         with db.transaction() as uow:
             branch_id, day = locate(uow)  # a ticket's day never changes: safe to read before the lock
             stream = queue_stream(branch_id, day)
@@ -139,7 +169,7 @@ def _on_stream(db: Database, command: str, locate, decide, answer, caller: Calle
                 state = projection.record(uow, state, stored)
                 version += len(stored)
             reply = answer(state, branch, events)
-        DAYS.put(db, branch_id, day, version, state)  # committed
+        DAYS.put(db, branch_id, day, version, state, generation)  # committed
         return reply
     return retrying("queue", command, attempt)
 

@@ -95,6 +95,12 @@ class QueueService:
         if any(event.type == "booking.PersonErased" for event in events):
             commands.DAYS.forget(self.db)
 
+    @subscribe("queue.erasures")
+    def on_erasure(self, event):
+        """In every replica: once the erasure is applied to the tables (by whichever replica consumes
+        queue.bookings), forget the days kept in memory, which may still name the person."""
+        commands.forget_days_after(self.db, projection.BOOKINGS_CONSUMER, event)
+
     on_catalogue_event = catalogue.keep_copy(projection.CATALOGUE_CONSUMER)
 
     @timer(interval=10)

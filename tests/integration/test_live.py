@@ -43,11 +43,16 @@ class Screen:
         self.thread.start()
 
     def _read(self):
+        kind = None  # the message's `event:` line: a board has none, the heartbeat is `ping`
         try:
             for line in self.response.iter_lines(decode_unicode=True):
                 self.raw.append(line)
-                if line.startswith("data: "):
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind in (None, "message"):
                     self.boards.append(json.loads(line.removeprefix("data: ")))
+                elif not line:
+                    kind = None
         except (requests.RequestException, ValueError):
             pass
         self.closed = True

@@ -311,3 +311,30 @@ def test_two_replicas_relays_on_one_log_publish_each_event_once(rabbit_config, o
             relay.stop()
         for runner in runners:
             runner.wait()
+
+
+def test_with_the_broker_away_committed_events_still_get_their_positions(rabbit_config, open_db, relays):
+    """Only publishing waits for the broker: the relay goes on sequencing after each commit while it backs off, so
+    the log, its feed and its readers go on (the events stay in the outbox)."""
+    db = open_db("booking", service_metadata(), sequenced_on_commit=False)
+    relay = relays(db, "booking", "pyamqp://guest:guest@127.0.0.1:1//", idle_poll_seconds=0.1)  # nobody there
+    db.on_commit(relay.ring)
+    runner = eventlet.spawn(relay.run)
+    try:
+        wait_until(lambda: relay_errors() > 0)  # it tried the broker and is backing off
+        fill(db, 5)
+        wait_until(lambda: unsequenced(db) == 0, timeout=10)
+        assert outbox(db) == [1, 2, 3, 4, 5]
+    finally:
+        relay.stop()
+        runner.wait()
+
+
+def test_a_relay_that_finds_the_outbox_turn_taken_skips_its_round(rabbit_config, open_db):
+    """Another replica is publishing: this one does not wait behind it (nor publish the same rows)."""
+    one, other = (open_db("booking", service_metadata()) for _ in range(2))
+    with one.publishing_turn() as first:
+        with other.publishing_turn() as second:
+            assert (first, second) == (True, False)
+    with other.publishing_turn() as again:  # given back: the next round may take it
+        assert again is True

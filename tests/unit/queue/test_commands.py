@@ -1,12 +1,14 @@
 """The queue's commands (services/queue/commands.py) on both backends: a day at a branch driven through them
 and read back through the waiting-room view, the day each command keeps beside its tables, and two counters
 calling at the same instant."""
+import uuid
 from functools import reduce
 
 import eventlet
 import pytest
 
 from shared.errors import NotFound
+from shared.events import Event
 from services.queue import commands, domain, feedback, projection, replay
 from services.queue.domain import Day
 from tests.unit.queue.conftest import (BRANCH, KEY, MONDAY, PASSPORT, PUBLIC_URL, RESIDENCE, a_day_of_every_kind,
@@ -309,6 +311,37 @@ def test_a_refused_command_leaves_the_day_kept_as_it_was(db):
         commands.recall(db, ticket["id"], tick(9, 1))
     assert commands.DAYS.get(db, BRANCH, MONDAY, version=1) is kept
     assert kept.tickets[ticket["id"]].status == "waiting"
+
+
+def test_a_day_taken_before_an_erasure_is_not_kept_after_it(db):
+    """An erasure changes tickets outside the day's stream: a command that took its day before the forget must not
+    put that day (which may still name the person) back afterwards."""
+    walk_in(db, PASSPORT, W1, tick(9))
+    kept = commands.DAYS.get(db, BRANCH, MONDAY, version=1)
+    taken_in = commands.DAYS.generation
+    commands.DAYS.forget(db)
+    commands.DAYS.put(db, BRANCH, MONDAY, 1, kept, taken_in)
+    assert commands.DAYS.get(db, BRANCH, MONDAY, version=1) is None
+    commands.DAYS.put(db, BRANCH, MONDAY, 1, kept, commands.DAYS.generation)  # taken after it: kept
+    assert commands.DAYS.get(db, BRANCH, MONDAY, version=1) is kept
+
+
+def test_every_replica_forgets_its_days_once_the_erasure_is_applied(db):
+    """queue.erasures reaches every replica; each forgets its days only when the replica that consumes
+    queue.bookings has applied the erasure (before, a day loaded again would still name the person)."""
+    walk_in(db, PASSPORT, W1, tick(9))
+    erasure = Event.of_stored(event_id=str(uuid.uuid4()), type="booking.PersonErased", version=1, stream_id="p",
+                              stream_version=1, position=99, occurred_at=tick(9, 5), correlation_id="c",
+                              causation_id=None, directorate=None, payload={"subject": "s"}, actor=None)
+    commands.forget_days_after(db, projection.BOOKINGS_CONSUMER, erasure, wait_seconds=0.5)  # never applied
+    assert commands.DAYS.get(db, BRANCH, MONDAY, version=1) is None  # forgotten anyway, after the wait
+    walk_in(db, PASSPORT, W2, tick(9, 6))
+    generation = commands.DAYS.generation
+    with db.transaction() as uow:
+        assert not uow.already_processed(projection.BOOKINGS_CONSUMER, erasure)
+    commands.forget_days_after(db, projection.BOOKINGS_CONSUMER, erasure, wait_seconds=30)
+    assert commands.DAYS.generation == generation + 1
+    assert commands.DAYS.get(db, BRANCH, MONDAY, version=2) is None
 
 
 def test_a_command_on_a_ticket_nobody_has_is_not_found(db):
