@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import eventlet
 from eventlet import wsgi
+from eventlet.patcher import original
 from eventlet.pools import Pool
 from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,6 +49,25 @@ class Refused(OSError):
     """A replica that would not take the connection: nothing was sent, so another replica may take the request."""
 
 
+class Unanswered(OSError):
+    """A replica that was sent the request (or may have been) and gave no answer: it may have acted on it, so the
+    request goes neither to it again nor to another replica (the caller gets 503 and may try again)."""
+
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})  # asking twice changes nothing
+# How a kept-alive connection the service had closed shows when the request is sent on it anyway.
+CLOSED_MEANWHILE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_select = original("select")  # the system's poll: a look that never waits needs no trip through the hub
+
+
+def closed_while_idle(sock) -> bool:
+    """Whether the service has closed an idle kept-alive connection: it reads as ready (its end, or bytes nobody
+    asked for) when there is nothing it should be saying."""
+    poller = _select.poll()
+    poller.register(sock.fileno(), _select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class Upstream:
     """Keep-alive connections to one replica of a service, and how many requests it has in flight."""
 
@@ -61,7 +81,10 @@ class Upstream:
         return http.client.HTTPConnection(self.host, self.port, timeout=30)
 
     def connected(self, conn: http.client.HTTPConnection) -> http.client.HTTPConnection:
-        """`conn`, connected; Refused when the replica does not accept it."""
+        """`conn`, connected; Refused when the replica does not accept it. A kept-alive connection the service
+        has closed while it was idle is replaced before anything is sent on it."""
+        if conn.sock is not None and closed_while_idle(conn.sock):
+            conn.close()
         if conn.sock is None:
             try:
                 conn.connect()
@@ -71,32 +94,57 @@ class Upstream:
         return conn
 
     def request(self, method: str, target: str, body: bytes | None, headers: dict):
+        """(status, reason, headers, body) of the replica's answer. Refused: nothing reached the replica.
+        Unanswered: the request may have reached it, so it must not be sent again anywhere. One retry on a fresh
+        connection is made only when the request cannot have taken effect twice: sending it failed (the service
+        had closed the kept-alive connection), or the method is idempotent and a reused connection was closed
+        before any answer. A POST (PUT, PATCH, DELETE) written whole is never resent, whatever follows (a timeout,
+        a disconnect)."""
         self.in_flight += 1
+        may_have_arrived = False
         try:
-            for attempt in (1, 2):  # a kept-alive connection the service closed meanwhile gets one fresh retry
+            for attempt in (1, 2):
                 conn = self.pool.get()
+                reused = conn.sock is not None
                 try:
-                    self.connected(conn).request(method, target, body=body, headers=headers)
+                    self.connected(conn)
+                except Refused as exc:
+                    self.pool.put(self.connection())
+                    if may_have_arrived:  # the first attempt may have taken effect here: not for another replica
+                        raise Unanswered(f"{self.url}: {exc}") from exc
+                    raise
+                try:
+                    conn.request(method, target, body=body, headers=headers)
+                except (http.client.HTTPException, OSError) as exc:
+                    self.discard(conn)
+                    # Not written whole, so not acted on; but a replica too slow to read it gets no second wait.
+                    if attempt == 2 or isinstance(exc, TimeoutError):
+                        raise Unanswered(f"{self.url}: {exc}") from exc
+                    continue
+                try:
                     response = conn.getresponse()
                     payload = response.read()
-                    self.pool.put(conn)
-                    return response.status, response.reason, response.getheaders(), payload
-                except Refused:
-                    self.pool.put(self.connection())
-                    raise
-                except (http.client.HTTPException, OSError):
-                    conn.close()
-                    self.pool.put(self.connection())
-                    if attempt == 2:
-                        raise
+                except (http.client.HTTPException, OSError) as exc:
+                    self.discard(conn)
+                    may_have_arrived = True
+                    if attempt == 2 or not (reused and method in IDEMPOTENT and isinstance(exc, CLOSED_MEANWHILE)):
+                        raise Unanswered(f"{self.url}: {exc}") from exc
+                    continue
+                self.pool.put(conn)
+                return response.status, response.reason, response.getheaders(), payload
         finally:
             self.in_flight -= 1
+
+    def discard(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        self.pool.put(self.connection())
 
 
 class Replicas:
     """The replicas of one service. Each request goes to the one with the fewest requests in flight (ties taken
-    in turn); one that refuses the connection is passed over for the next, which is safe because nothing reached
-    it. A request that did reach a replica is never sent to another: it may have taken effect."""
+    in turn); one that refuses the connection (Refused) is passed over for the next, which is safe because
+    nothing reached it. A request that did or may have reached a replica (Unanswered) is never sent to another:
+    it may have taken effect."""
 
     def __init__(self, urls: list[str]):
         if not urls:

@@ -285,3 +285,125 @@ def test_the_upstream_setting_takes_several_urls_and_an_empty_one_leaves_a_servi
     upstreams = gateway_upstreams({"BOOKING_URL": "http://127.0.0.1:8002, http://127.0.0.1:8012", "WEB_URL": ""})
     assert upstreams["booking"] == ["http://127.0.0.1:8002", "http://127.0.0.1:8012"]
     assert upstreams["queue"] == ["http://127.0.0.1:8003"] and "web" not in upstreams
+
+
+# -- what is resent, and where ---------------------------------------------------------------------------------
+
+class RawReplica:
+    """A replica as a bare socket server, for the failures a real one can have: on each connection it reads
+    requests one by one, answers the first `answered` of them (200, kept alive) and then closes the connection
+    without answering the next; `die` closes its listening socket too once it has read a request it does not
+    answer, as a replica that crashed does. `seen` is every request it read whole, in order."""
+
+    def __init__(self, answered: int = 0, die: bool = False, close_idle: bool = False):
+        import eventlet
+        self.answered, self.die, self.close_idle = answered, die, close_idle
+        self.seen, self.connections = [], 0
+        self.idle_closed = eventlet.event.Event()
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = eventlet.spawn(self.accept)
+
+    def accept(self):
+        import eventlet
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            eventlet.spawn(self.serve, sock)
+
+    def serve(self, sock):
+        reader = sock.makefile("rb")
+        try:
+            for n in range(self.answered + 1):
+                request_line = reader.readline()
+                if not request_line:
+                    return
+                length = 0
+                while (line := reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    length = int(value) if name.lower() == "content-length" else length
+                method, target = request_line.decode().split()[:2]
+                self.seen.append((method, target, reader.read(length).decode()))
+                if n == self.answered:  # not answered: the connection (and, dying, the replica) goes away
+                    if self.die:
+                        self.listener.close()
+                    return
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                if self.close_idle and n + 1 == self.answered:
+                    reader.close()
+                    sock.close()
+                    if not self.idle_closed.ready():
+                        self.idle_closed.send()
+                    return
+        finally:
+            reader.close()
+            sock.close()
+
+    def stop(self):
+        self.thread.kill()
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_replica():
+    """raw_replica(**how) -> a RawReplica, stopped after the test."""
+    replicas = []
+
+    def make(**how) -> RawReplica:
+        replicas.append(RawReplica(**how))
+        return replicas[-1]
+
+    yield make
+    for replica in replicas:
+        replica.stop()
+
+
+@pytest.mark.parametrize("die", [False, True], ids=["stays up", "dies"])
+def test_a_post_the_replica_read_but_did_not_answer_is_503_and_sent_nowhere_again(
+        stand_ins, start_gateway, raw_replica, die):
+    """It may have taken effect (a booking made, a ticket called): sending it again, to the same replica or,
+    the replica being gone, to the next one, could do it twice."""
+    silent = raw_replica(die=die)
+    gateway = start_gateway({"booking": [silent.url, stand_ins["booking"].server.url]})
+    response = requests.post(f"{gateway}/api/v1/bookings", data='{"n": 1}', timeout=10)
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert response.headers["Retry-After"].isdigit()
+    assert silent.seen == [("POST", "/api/v1/bookings", '{"n": 1}')]
+    assert stand_ins["booking"].asked == []
+
+
+def test_a_post_on_a_kept_alive_connection_closed_before_an_answer_is_not_resent(start_gateway, raw_replica):
+    replica = raw_replica(answered=1)
+    gateway = start_gateway({"booking": replica.url})
+    assert requests.post(f"{gateway}/api/v1/bookings", data='{"n": 1}', timeout=10).status_code == 200
+    assert_error(requests.post(f"{gateway}/api/v1/bookings", data='{"n": 2}', timeout=10),
+                 503, "SERVICE_UNAVAILABLE")
+    assert [body for _, _, body in replica.seen] == ['{"n": 1}', '{"n": 2}']
+    assert replica.connections == 1
+
+
+def test_a_get_on_a_kept_alive_connection_closed_before_an_answer_is_asked_again_once(start_gateway, raw_replica):
+    replica = raw_replica(answered=1)
+    gateway = start_gateway({"booking": replica.url})
+    for n in (1, 2):
+        assert requests.get(f"{gateway}/api/v1/bookings/K7MX-000{n}", timeout=10).status_code == 200
+    assert [target for _, target, _ in replica.seen] == [
+        "/api/v1/bookings/K7MX-0001", "/api/v1/bookings/K7MX-0002", "/api/v1/bookings/K7MX-0002"]
+    assert replica.connections == 2
+
+
+def test_a_post_after_the_replica_closed_an_idle_kept_alive_connection_goes_on_a_fresh_one(
+        start_gateway, raw_replica):
+    """Seen closed before anything is sent on it. (A call-next has no body: its request is one write, which the
+    closed connection takes without complaint; only the missing answer would tell, and then too late to resend.)"""
+    replica = raw_replica(answered=1, close_idle=True)
+    gateway = start_gateway({"queue": replica.url})
+    call_next = "/api/v1/branches/npra-isa-town/counters/5/call-next"
+    assert requests.post(gateway + call_next, timeout=10).status_code == 200
+    replica.idle_closed.wait()
+    assert requests.post(gateway + call_next, timeout=10).status_code == 200
+    assert replica.seen == [("POST", call_next, ""), ("POST", call_next, "")]
+    assert replica.connections == 2
