@@ -7,6 +7,8 @@ one duplicate an external mail or SMS system cannot be made to avoid; everything
 """
 import logging
 from dataclasses import dataclass, field
+import traceback
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -109,12 +111,13 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-def dispatch_due(db: Database, outbound: Outbound, now: datetime, concurrency: int = 10) -> int:
+def dispatch_due(db: Database, outbound: Outbound, now: Callable[[], datetime], concurrency: int = 10) -> int:
     """Send what is due, several at a time, so one slow server does not hold back the rest; returns how many were
-    settled (sent, failed for good, withdrawn)."""
+    settled (sent, failed for good, withdrawn). `now` is the clock, read again for each batch: a backlog can take
+    longer than a claim, and a claim ending before its batch starts would let another replica send it too."""
     settled = 0
     while True:
-        claimed, count = _dispatch_batch(db, outbound, now, concurrency)
+        claimed, count = _dispatch_batch(db, outbound, now(), concurrency)
         settled += count
         if claimed < 2 * concurrency:  # nothing more was due
             return settled
@@ -131,23 +134,37 @@ def _dispatch_batch(db: Database, outbound: Outbound, now: datetime, concurrency
             return 0, 0
         contacts = projection.contacts_of(uow, (item["reference"] for item in items))
         branches = {b: catalogue.load_branch(uow, b) for b in {c["branch"] for c in contacts.values()}}
-    finished, settled = [], 0
+    finished, settled, stopped = [], 0, False
 
     def attempt(item: dict) -> None:
+        if stopped:  # the batch broke off: not sent, it stays claimed and is taken again when its claim lapses
+            return
         contact = contacts.get(item["reference"])
-        finished.append(send_one(outbound, item, contact, branches.get(contact["branch"]) if contact else None, now))
+        try:
+            outcome = send_one(outbound, item, contact, branches.get(contact["branch"]) if contact else None, now)
+        except Exception as exc:  # a bug or a channel's surprise must not stop the batch (its sends unrecorded)
+            outcome = _unexpected(outbound, item, contact, exc, now)
+        finished.append(outcome)
 
     def record_finished() -> int:
         batch = finished[:]
         del finished[:len(batch)]  # sends that finish while these are recorded wait for the next round
         return record(db, batch)
 
+    sends, ended = GreenPool(concurrency).imap(attempt, items), False
     try:
-        for _ in GreenPool(concurrency).imap(attempt, items):
+        for _ in sends:
             if finished:
                 settled += record_finished()
+        ended = True
     finally:
-        if finished:  # whatever stopped the batch, what was sent is recorded
+        # whatever stopped the batch, what was sent is recorded: the sends under way finish first (imap goes on
+        # in its own greenthread), so none lands in `finished` after this last record
+        stopped = True
+        if not ended:  # (an imap read past its end waits for ever)
+            for _ in sends:
+                pass
+        if finished:
             settled += record_finished()
     return len(items), settled
 
@@ -168,16 +185,37 @@ def send_one(outbound: Outbound, item: dict, contact: dict | None, branch: dict 
     try:
         outbound.channels[item["channel"]].send(message)
     except ChannelError as exc:
-        if attempts >= outbound.settings.max_attempts:
-            log.error("%s %s to %s failed for good after %d attempts: %s", item["kind"], item["channel"], masked,
-                      attempts, exc)
-            metrics.NOTIFICATIONS_FAILED.labels(item["channel"]).inc()
-            return Outcome(item, "NotificationFailed", {"reason": str(exc)[:500], "attempts": attempts})
-        log.warning("%s %s to %s failed (attempt %d of %d), retrying: %s", item["kind"], item["channel"], masked,
-                    attempts, outbound.settings.max_attempts, exc)
-        return Outcome(item, attempts=attempts, retry_at=now + outbound.settings.retry_delay(attempts))
+        return _failed(outbound, item, masked, str(exc), now)
     log.info("sent %s by %s to %s", item["kind"], item["channel"], masked)
     return Outcome(item, "NotificationSent", {"to": masked, "attempts": attempts})
+
+
+def _failed(outbound: Outbound, item: dict, masked: str, reason: str, now: datetime) -> Outcome:
+    """One more failed attempt: a retry after a backoff, or failed for good after the last one."""
+    attempts = item["attempts"] + 1
+    if attempts >= outbound.settings.max_attempts:
+        log.error("%s %s to %s failed for good after %d attempts: %s", item["kind"], item["channel"], masked,
+                  attempts, reason)
+        metrics.NOTIFICATIONS_FAILED.labels(item["channel"]).inc()
+        return Outcome(item, "NotificationFailed", {"reason": reason[:500], "attempts": attempts})
+    log.warning("%s %s to %s failed (attempt %d of %d), retrying: %s", item["kind"], item["channel"], masked,
+                attempts, outbound.settings.max_attempts, reason)
+    return Outcome(item, attempts=attempts, retry_at=now + outbound.settings.retry_delay(attempts))
+
+
+def _unexpected(outbound: Outbound, item: dict, contact: dict | None, exc: Exception, now: datetime) -> Outcome:
+    """An error that is no refusal (a bug in building the message, a channel's surprise) counts as a failed
+    attempt, so a message that always fails ends failed instead of being sent again and again. Its text may hold
+    personal data (it is not a ChannelError), so only its type and where it was raised are logged and recorded."""
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    reason = f"unexpected {type(exc).__name__}" + (f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}"
+                                                   if where else "")
+    masked = mask_recipient(item["channel"], _address(contact, item["channel"])) if contact else "***"
+    return _failed(outbound, item, masked, reason, now)
+
+
+def _address(contact: dict, channel: str) -> str | None:
+    return contact.get("email") if channel == "email" else contact.get("mobile")
 
 
 # A message still scheduled has its one event, NotificationScheduled: every other event of its stream settles it.
@@ -199,9 +237,20 @@ def record(db: Database, outcomes: list[Outcome]) -> int:
             for outcome in outcomes:
                 settle(uow, outcome, SCHEDULED_VERSION)  # claimed as scheduled: no need to read its version
     except ConcurrencyError:
+        settled = 0
         for outcome in outcomes:
-            with db.transaction() as uow:
-                settle(uow, outcome, None)
+            try:
+                with db.transaction() as uow:
+                    settle(uow, outcome, None)
+            except Exception as exc:  # its stream moved again, or the database failed: the others still count
+                # Left as claimed: when its claim lapses it is due again, and sent again at most once if still
+                # scheduled (the duplicate of a crash after sending); a stream settled meanwhile is not taken.
+                log.error("could not record %s of %s %s %s (%s): it is taken again when its claim lapses",
+                          outcome.type_ or "a retry", outcome.item["kind"], outcome.item["channel"],
+                          outcome.item["key"], type(exc).__name__)
+                continue
+            settled += 1 if outcome.type_ else 0
+        return settled
     return sum(1 for outcome in outcomes if outcome.type_)
 
 
@@ -217,7 +266,7 @@ def build(outbound: Outbound, item: dict, contact: dict, branch: dict, now: date
     if kind == "cancellation" and details.get("reason"):  # not asked for: the notice says why
         holiday = branch.get("holidays", {}).get(local_day(start).isoformat(), {})
         values.update(reason=details["reason"], holiday_name=holiday.get(f"name_{language}", ""))
-    to = contact["email"] if channel == "email" else contact["mobile"]
+    to = _address(contact, channel)
     message = messages.render(outbound.templates, kind, channel, language, to, values, item["key"])
     message.date = now
     if channel == "email" and kind in CALENDAR_KINDS:

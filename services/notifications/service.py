@@ -62,7 +62,7 @@ class NotificationsService:
     @timer(interval=1)
     def dispatch(self):
         """Send what is due: new messages at once, reminders at their time, retries after their backoff."""
-        commands.dispatch_due(self.db, self.sending, clock.now())
+        commands.dispatch_due(self.db, self.sending, clock.now)
 
     @api("GET", "/api/v1/notifications")
     @documented(query=AboutBooking, answers={200: answers.Sent}, cpr_header=True, limited=True,

@@ -111,7 +111,7 @@ def test_each_change_of_a_booking_sends_a_higher_sequence_even_within_the_same_m
     happens("booking.BookingCancelled", start=later.isoformat(), cancelled_by="person")
     kept = Kept()
     commands.dispatch_due(db, commands.Outbound({"email": kept, "sms": kept}, settings, "https://x.example", "k"),
-                          now, concurrency=1)
+                          lambda: now, concurrency=1)
     calendars = {}
     for sent in kept.sent:
         [(_, _, ics)] = sent.attachments

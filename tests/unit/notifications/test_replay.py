@@ -85,7 +85,7 @@ def story(open_db):
     ticket("TicketCalled", "t2", counter="5", number="P-002", service=SERVICE, lane="walk_in")
     outbox = Outbox()
     outbound = commands.Outbound({"email": outbox, "sms": outbox}, settings, "https://mawaeed.example.bh", "key")
-    assert commands.dispatch_due(db, outbound, now, concurrency=1) > 0
+    assert commands.dispatch_due(db, outbound, lambda: now, concurrency=1) > 0
     return db, Logs(db, open_source=logs.get)
 
 
