@@ -101,7 +101,7 @@ async def one_run(args, replicas: int) -> dict:
             per_booking = cost_per_item(busy, seconds, *idle, burst["booked"])
             calls = await queue_bench.main(SimpleNamespace(
                 queue_url=suite.gateway_url, branch="npra-isa-town", service="passport-renewal",
-                waiting=args.waiting, calls=args.calls, counters=4, token=suite.staff_token()))
+                waiting=args.waiting, calls=args.calls, counters=4, token=suite.staff_token(), queue_pid=None))
             wait_caught_up(suite.prefix, SERVICES)
             checks = nothing_lost_or_doubled(suite.prefix, recorder.booked)
         finally:
