@@ -29,8 +29,9 @@ def section(module: str, *args) -> dict:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", f"bench.{module}", *map(str, args)], cwd=ROOT,
                           stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"bench.{module} failed (exit {done.returncode})")
+    if done.returncode != 0:  # the other sections' figures are still worth keeping: the run goes on, then fails
+        console.print(f"[red]bench.{module} failed (exit {done.returncode})")
+        return {"failed": f"exit {done.returncode}"}
     result = json.loads(done.stdout.strip().splitlines()[-1])
     console.print(f"  {module} took {time.perf_counter() - started:.0f} s")
     return result
@@ -60,7 +61,7 @@ def run(args) -> dict:
                         "--now", suite.now, "--clients", args.clients, "--bookings", args.bookings,
                         "--half-seconds", args.seconds * 2, "--pids", format_pids(suite.pids()),
                         "--flame", flame)
-                    graph = results["booking"]["burst"].get("flame_graph") or {}
+                    graph = results["booking"].get("burst", {}).get("flame_graph") or {}
                     console.print(f"  flame graph of the booking process: {graph.get('path') or graph.get('note')}")
                 if "queue" in wanted:
                     results["queue"] = section("queue", "--queue-url", suite.urls["queue"], "--waiting", 1000,
@@ -87,7 +88,8 @@ def figures(r: dict) -> list[tuple[str, str, str, str]]:
     makers = (("baselines", _baseline_rows), ("booking", _booking_rows), ("queue", _queue_rows),
               ("scale", _scale_rows), ("nationalday", _national_rows), ("replay", _replay_rows),
               ("peer", _peer_rows), ("display", _display_rows))
-    return [row for name, make in makers if name in r for row in make(r)]
+    return [row for name, make in makers if name in r for row in
+            ([(name, "failed: " + r[name]["failed"], "", "")] if "failed" in r[name] else make(r))]
 
 
 def _raw(r: dict) -> float | None:
@@ -298,7 +300,7 @@ def main() -> int:
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False))
     show(results)
     console.print(f"written to {path.relative_to(ROOT)}")
-    return 0
+    return 1 if any(isinstance(v, dict) and "failed" in v for v in results.values()) else 0
 
 
 if __name__ == "__main__":
