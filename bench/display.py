@@ -80,12 +80,22 @@ class Screen:
         self.ready = asyncio.Event()
 
     async def watch(self, session, url):
-        async with session.get(url, headers={"Accept": "text/event-stream"}) as response:
-            assert response.status == 200, await response.text()
-            async for line in response.content:
-                if line.startswith(b"data: "):
-                    self.boards.append((time.perf_counter(), json.loads(line[6:])))
-                    self.ready.set()
+        while True:  # as a page's EventSource does: a screen turned away at a busy moment (503) comes back
+            async with session.get(url, headers={"Accept": "text/event-stream"}) as response:
+                if response.status == 503:
+                    await asyncio.sleep(float(response.headers.get("Retry-After") or 2))
+                    continue
+                assert response.status == 200, await response.text()
+                kind = None  # a board has no `event:` line; the heartbeat is `event: ping`
+                async for line in response.content:
+                    if line.startswith(b"event: "):
+                        kind = line[7:].strip()
+                    elif line.startswith(b"data: ") and kind is None:
+                        self.boards.append((time.perf_counter(), json.loads(line[6:])))
+                        self.ready.set()
+                    elif not line.strip():
+                        kind = None
+                return
 
     def shown_at(self, number: str) -> float | None:
         return next((at for at, board in self.boards

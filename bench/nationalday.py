@@ -65,6 +65,7 @@ class LogLag:
 
     def run(self) -> None:
         after_log = {source: 0 for source in self.sources}
+        after_applied = {s.name: 0 for s in self.subscriptions}
         after_seq = {source: 0 for source in self.sources}
         committed = {source: {} for source in self.sources}  # seq -> when first seen committed
         with self.engine.connect() as conn:
