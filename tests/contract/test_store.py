@@ -302,7 +302,7 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db, open_db):
     """Twenty writers on connections of their own, sequenced meanwhile by two sequencers (the relays of two
     replicas, each with its own engine), read meanwhile by two readers."""
     db, replica = pg_db, open_db(SERVICE, metadata(), sequenced_on_commit=False)
-    writers_done = eventlet.event.Event()
+    writers_done, all_sequenced = eventlet.event.Event(), eventlet.event.Event()
     snapshots, paged, retries, batches = [], [], [], []
 
     def own_stream(w):
@@ -336,7 +336,7 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db, open_db):
     def paging_reader():   # reads like a consumer catching up: after the last position seen
         after = 0
         while True:
-            finished = writers_done.ready()
+            finished = all_sequenced.ready()  # not writers_done: the last commits are sequenced after it
             with db.transaction() as uow:
                 page = uow.store.read_all(after=after, limit=7)
             paged.extend(e.position for e in page)
@@ -356,6 +356,7 @@ def test_concurrent_appends_are_gap_free_and_commit_ordered(pg_db, open_db):
         for g in sequencers:
             g.wait()
         replica.sequence()   # what was committed after the sequencers' last round
+        all_sequenced.send(True)
         for g in readers:
             g.wait()
 
